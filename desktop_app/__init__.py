@@ -1,0 +1,1 @@
+"""The desktop side of Task Dashboard: server thread, native window launcher and CLI."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: settings in a temporary data dir, and real servers on real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from desktop_app.server import ServerThread, bind_socket
+from web.app import create_app
+from web.settings import Settings
+
+TOKEN = "test-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the real platformdirs locations."""
+    monkeypatch.setenv("TASK_DASHBOARD_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", log_dir=tmp_path / "logs", token=TOKEN, port=0)
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server in a thread, on a socket bound to 127.0.0.1."""
+
+    settings: Settings
+    thread: ServerThread | None = None
+
+    def start(self, port: int = 0) -> LiveServer:
+        sock = bind_socket("127.0.0.1", port)
+        self.settings = replace(self.settings, port=sock.getsockname()[1])
+        self.thread = ServerThread(create_app(self.settings), sock)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.thread.stop()
+            assert not self.thread.alive, "the server thread did not stop"
+            self.thread = None
+
+    def restart(self) -> LiveServer:
+        """Stop, then serve the same data dir again on the same port."""
+        port = self.port
+        self.stop()
+        return self.start(port)
+
+    @property
+    def port(self) -> int:
+        assert self.thread is not None
+        return self.thread.port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()

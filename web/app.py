@@ -1,0 +1,95 @@
+"""The composition root: create_app(settings) builds everything; nothing happens at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from web import __version__, api, pages, ws
+from web.clock import Clock, SystemClock
+from web.realtime import Hub
+from web.security import BodyTooLarge, SecurityMiddleware, load_or_create_token
+from web.settings import Settings
+from web.store import Store, StoreError
+from web.tasks.engine import TaskEngine, TaskNotFound, UnknownKind, new_task_id
+from web.tasks.kinds import default_kinds
+from web.tasks.model import IllegalTransition
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    new_id: Callable[[], str] = new_task_id,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            store = Store.open(settings.db_path)
+        except StoreError as exc:
+            # Kept for whoever started the server, to show instead of a traceback.
+            app.state.startup_error = exc
+            log.error("cannot start: %s", exc)
+            raise
+        app.state.token = settings.token or load_or_create_token(settings.token_path)
+        hub = Hub(max_pending=settings.ws_max_pending)
+        engine = TaskEngine(
+            store,
+            hub,
+            clock=clock or SystemClock(),
+            kinds=default_kinds(),
+            new_id=new_id,
+            max_concurrent=settings.max_concurrent,
+            progress_interval=settings.progress_interval,
+        )
+        app.state.hub = hub
+        app.state.engine = engine
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+            hub.close_all()
+            store.close()
+
+    app = FastAPI(
+        title="Task Dashboard",
+        version=__version__,
+        summary="Add, watch and cancel long-running tasks.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ws_send_timeout = settings.ws_send_timeout
+    app.add_middleware(
+        SecurityMiddleware,
+        host_names=settings.host_names(),
+        auth=settings.auth,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app.include_router(api.router)
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    _map_domain_errors(app)
+    return app
+
+
+def _map_domain_errors(app: FastAPI) -> None:
+    def problem(status: int) -> Callable[[Request, Exception], JSONResponse]:
+        def handler(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        return handler
+
+    app.add_exception_handler(TaskNotFound, problem(404))
+    app.add_exception_handler(IllegalTransition, problem(409))
+    app.add_exception_handler(UnknownKind, problem(422))
+    app.add_exception_handler(BodyTooLarge, problem(413))
+    app.add_exception_handler(StoreError, problem(503))

@@ -1,0 +1,91 @@
+"""The realtime hub: the engine publishes task changes, each WebSocket client drains its own.
+
+publish() never blocks and never awaits. Each subscriber keeps at most one pending message
+per task (a newer change of the same task replaces the older one, which also coalesces
+progress), so a slow client's backlog is bounded by the number of distinct tasks that
+changed; past `max_pending` it is cleared and the client gets a fresh snapshot instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+
+class Subscription:
+    def __init__(self, max_pending: int) -> None:
+        self._max_pending = max_pending
+        self._pending: dict[str, str] = {}
+        self._ready = asyncio.Event()
+        self.needs_snapshot = False
+        self.closed = False
+
+    def offer(self, task_id: str, message: str) -> None:
+        if self.needs_snapshot:
+            return
+        self._pending.pop(task_id, None)  # re-insert so order follows the latest change
+        self._pending[task_id] = message
+        if len(self._pending) > self._max_pending:
+            self._pending.clear()
+            self.needs_snapshot = True
+        self._ready.set()
+
+    async def next_batch(self) -> list[str] | None:
+        """Wait for messages; None means: send a snapshot first (the backlog was dropped)."""
+        await self._ready.wait()
+        self._ready.clear()
+        if self.needs_snapshot:
+            self.needs_snapshot = False
+            return None
+        batch = list(self._pending.values())
+        self._pending.clear()
+        return batch
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+
+class Hub:
+    def __init__(self, max_pending: int = 1000) -> None:
+        self._max_pending = max_pending
+        self._subscribers: set[Subscription] = set()
+        self.seq = 0
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self._max_pending)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscribers.discard(sub)
+        sub.close()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, task_id: str, task_json: str) -> None:
+        """One delta for one task; the message text is built once and shared by every client."""
+        self.seq += 1
+        if not self._subscribers:
+            return
+        message = f'{{"type":"task","seq":{self.seq},"task":{task_json}}}'
+        for sub in self._subscribers:
+            sub.offer(task_id, message)
+
+    def publish_removed(self, task_ids: list[str]) -> None:
+        """Tasks deleted from the history (e.g. "clear finished")."""
+        self.seq += 1
+        ids = json.dumps(task_ids)
+        message = f'{{"type":"removed","seq":{self.seq},"task_ids":{ids}}}'
+        for sub in self._subscribers:
+            sub.offer(f"removed:{self.seq}", message)
+
+    def snapshot_message(self, task_jsons: list[str]) -> str:
+        return f'{{"type":"snapshot","seq":{self.seq},"tasks":[{",".join(task_jsons)}]}}'
+
+    def close_all(self) -> None:
+        for sub in list(self._subscribers):
+            self.unsubscribe(sub)
+

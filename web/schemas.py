@@ -1,0 +1,98 @@
+"""Request and response bodies of the API contract (pydantic), and their limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from web.tasks.model import TaskStatus
+
+MAX_DURATION = 7 * 24 * 3600.0
+MAX_NAME = 200
+MAX_DELAY = 365 * 24 * 3600.0
+
+Seconds = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class AddTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration: Seconds = Field(
+        gt=0, le=MAX_DURATION, description="How long the task runs, in seconds (at most 7 days)."
+    )
+    name: str = Field("", max_length=MAX_NAME, description="A label shown in lists.")
+    kind: str = Field("timer", max_length=64, description="The task kind; `timer` by default.")
+    priority: int = Field(
+        0, strict=True, ge=-1000, le=1000, description="Higher runs first when slots are scarce."
+    )
+    delay: Seconds | None = Field(
+        None, ge=0, le=MAX_DELAY, description="Wait this many seconds before queueing."
+    )
+    run_at: datetime | None = Field(
+        None, description="Queue at this time (ISO 8601; no zone means UTC)."
+    )
+
+    @field_validator("run_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _no_control_chars(cls, value: str) -> str:
+        if any(ord(c) < 32 for c in value):
+            raise ValueError("name must not contain control characters (newlines, tabs, ...)")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_start_time(self) -> AddTask:
+        if self.delay is not None and self.run_at is not None:
+            raise ValueError("give either delay or run_at, not both")
+        return self
+
+
+class CancelTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(min_length=1, max_length=100)
+
+
+class TaskOut(BaseModel):
+    """The task object. Timestamps are ISO 8601 UTC."""
+
+    task_id: str
+    name: str
+    kind: str
+    duration: float | None
+    status: TaskStatus
+    progress: float = Field(ge=0, le=1)
+    priority: int
+    created_at: str
+    run_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+    counts: dict[TaskStatus, int]
+    total: int = Field(description="How many tasks match the filter (for paging).")
+
+
+class Removed(BaseModel):
+    removed: int
+    task_ids: list[str]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Problem(BaseModel):
+    detail: str

@@ -1,0 +1,186 @@
+"""The local-server security model as one ASGI middleware (HTTP and WebSocket alike).
+
+Checks, in order: Host names a loopback host or a configured name (400, defeats DNS
+rebinding); an Origin, where sent, is our own origin (403, defeats CSRF and cross-site
+WebSocket hijacking); the token (401); the body size (413).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+COOKIE = "task_dashboard_token"
+OPEN_PATHS = frozenset({"/healthz"})
+TOKEN_HELP = (
+    "missing or wrong token: run `task-dashboard info` to see it, then send "
+    "`Authorization: Bearer <token>` (or open the dashboard URL it prints)"
+)
+
+
+def load_or_create_token(path: Path) -> str:
+    """The per-install token: created once with mode 0600, read on every start."""
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    # O_EXCL: never follow or reuse a file someone else planted; write it private from birth.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    os.replace(tmp, path)
+    return token
+
+
+def tokens_match(given: str | None, expected: str) -> bool:
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _hostname(host_header: str) -> str:
+    if host_header.startswith("["):  # [::1]:8000
+        return host_header.split("]")[0] + "]"
+    return host_header.rsplit(":", 1)[0] if ":" in host_header else host_header
+
+
+class SecurityMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host_names: frozenset[str],
+        auth: bool,
+        max_body_bytes: int,
+    ) -> None:
+        self.app = app
+        self.host_names = host_names
+        self.auth = auth
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        host = headers.get("host", "")
+        if _hostname(host).lower() not in self.host_names:
+            await self._refuse(scope, send, 400, f"Host {host!r} is not allowed here")
+            return
+        origin = headers.get("origin")
+        if origin is not None and origin.lower() != f"http://{host}".lower():
+            await self._refuse(scope, send, 403, f"cross-origin request from {origin!r} refused")
+            return
+        if self.auth and scope["path"] not in OPEN_PATHS:
+            expected: str = scope["app"].state.token
+            query_token = dict(parse_qsl(scope.get("query_string", b"").decode())).get("token")
+            if query_token is not None and scope["type"] == "http" and scope["method"] == "GET":
+                await self._sign_in(scope, send, query_token, expected)
+                return
+            if not self._authenticated(headers, query_token, expected):
+                await self._refuse(scope, send, 401, TOKEN_HELP)
+                return
+        if scope["type"] == "http":
+            length = headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+                await self._refuse(
+                    scope, send, 413, f"request body larger than {self.max_body_bytes} bytes"
+                )
+                return
+            receive = self._limited(receive, scope, send)
+        await self.app(scope, receive, send)
+
+    def _authenticated(self, headers: dict[str, str], query_token: str | None, expected: str) -> bool:
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and tokens_match(value.strip(), expected):
+            return True
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except Exception:
+            return False
+        morsel = cookie.get(COOKIE)
+        if morsel is not None and tokens_match(morsel.value, expected):
+            return True
+        # WebSocket clients outside a browser may put it in the URL (browsers use the cookie).
+        return tokens_match(query_token, expected)
+
+    async def _sign_in(self, scope: Scope, send: Send, given: str, expected: str) -> None:
+        """First page load with ?token=: set the cookie and redirect to the clean URL."""
+        if not tokens_match(given, expected):
+            await self._refuse(scope, send, 401, TOKEN_HELP)
+            return
+        rest = [(k, v) for k, v in parse_qsl(scope["query_string"].decode()) if k != "token"]
+        location = scope["path"] + (f"?{urlencode(rest)}" if rest else "")
+        cookie = f"{COOKIE}={expected}; HttpOnly; SameSite=Strict; Path=/"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 303,
+                "headers": [
+                    (b"location", location.encode()),
+                    (b"set-cookie", cookie.encode()),
+                    (b"cache-control", b"no-store"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"content-length", b"0"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    def _limited(self, receive: Receive, scope: Scope, send: Send) -> Receive:
+        """Count streamed body bytes too: Content-Length can be absent (chunked)."""
+        seen = 0
+        limit = self.max_body_bytes
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return wrapped
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
+        if scope["type"] == "websocket":
+            # Refusing before accept makes the server answer the handshake with 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+            return
+        body = json.dumps({"detail": detail}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit

@@ -1,0 +1,94 @@
+"""Frozen settings: where data lives, what to bind, how to authenticate.
+
+Built once by the caller (CLI, desktop launcher, tests) and handed to create_app();
+nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "task-dashboard"
+HOME_ENV = "TASK_DASHBOARD_HOME"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message says which and what to do."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def default_data_dir() -> Path:
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home)
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_log_dir() -> Path:
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home) / "logs"
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    log_dir: Path = field(default_factory=default_log_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    auth: bool = True
+    # A fixed token (tests, scripted deployments); None means the per-install token file.
+    token: str | None = None
+    # Extra names the Host header may carry besides the loopback ones (e.g. a LAN hostname).
+    allowed_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 64 * 1024
+    max_concurrent: int | None = None
+    # How often coalesced progress is written and published (seconds).
+    progress_interval: float = 0.25
+    # Per WebSocket client: distinct task changes waiting to be sent before it is resynced.
+    ws_max_pending: int = 1000
+    # A send that takes longer than this drops the client (it stopped reading).
+    ws_send_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.auth and not is_loopback(self.host):
+            raise SettingsError(
+                f"refusing to serve on {self.host} without a token: --no-auth is allowed only "
+                "on a loopback address (127.0.0.1, ::1, localhost)"
+            )
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise SettingsError("max_concurrent must be at least 1 (or unset for no limit)")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "tasks.db"
+
+    @property
+    def token_path(self) -> Path:
+        return self.data_dir / "token"
+
+    @property
+    def instance_path(self) -> Path:
+        return self.data_dir / "instance.json"
+
+    def host_names(self) -> frozenset[str]:
+        """Hostnames the Host header may carry (DNS-rebinding defence)."""
+        names = {*LOOPBACK_NAMES, "[::1]", *self.allowed_hosts}
+        if not is_loopback(self.host) and self.host not in ("0.0.0.0", "::"):
+            names.add(self.host)
+        return frozenset(n.lower() for n in names)

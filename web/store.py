@@ -1,0 +1,177 @@
+"""SQLite store: the durable history. One connection, one writer (the engine's loop).
+
+WAL with synchronous=NORMAL survives a crash of the process (not of the OS) with every
+committed write, and each change is committed before it is published.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from web.tasks.model import Task, TaskStatus
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; the message names the file and what to do."""
+
+
+# Each entry moves the schema from version i to i+1; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tasks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        duration REAL,
+        status TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        priority INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        run_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        error TEXT
+    );
+    CREATE INDEX tasks_status ON tasks(status);
+    """,
+)
+
+COLUMNS = (
+    "task_id", "name", "kind", "params", "duration", "status", "progress", "priority",
+    "created_at", "run_at", "started_at", "finished_at", "error",
+)
+_INSERT = f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_UPDATE = f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE task_id = ?"
+
+
+def _row(task: Task) -> tuple:
+    return (
+        task.task_id, task.name, task.kind, json.dumps(task.params), task.duration,
+        task.status.value, task.progress, task.priority, task.created_at, task.run_at,
+        task.started_at, task.finished_at, task.error,
+    )
+
+
+def _task(row: sqlite3.Row) -> Task:
+    return Task(
+        task_id=row["task_id"], name=row["name"], kind=row["kind"],
+        params=json.loads(row["params"]), duration=row["duration"],
+        status=TaskStatus(row["status"]), progress=row["progress"], priority=row["priority"],
+        created_at=row["created_at"], run_at=row["run_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"], error=row["error"],
+    )
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed) and migrate; every failure becomes a StoreError."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the data folder {path.parent}: {exc.strerror}. "
+                "Choose a writable folder with TASK_DASHBOARD_HOME."
+            ) from exc
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the task database {path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        store = cls(conn, path)
+        try:
+            store._prepare()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(_explain(path, exc)) from exc
+        return store
+
+    def _prepare(self) -> None:
+        c = self._conn
+        c.execute("PRAGMA busy_timeout = 5000")
+        # quick_check reads every page: a damaged file is caught here, not in a request.
+        result = c.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {result}")
+        c.execute("PRAGMA journal_mode = WAL")
+        c.execute("PRAGMA synchronous = NORMAL")
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise sqlite3.DatabaseError(
+                f"schema version {version} is newer than this app understands "
+                f"({len(MIGRATIONS)}); upgrade Task Dashboard"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(f"PRAGMA user_version = {number + 1}")
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def load_all(self) -> Iterator[Task]:
+        """Every task, oldest first."""
+        for row in self._conn.execute(f"SELECT {', '.join(COLUMNS)} FROM tasks ORDER BY seq"):
+            yield _task(row)
+
+    def insert(self, task: Task) -> None:
+        self._write(_INSERT, _row(task))
+
+    def update(self, task: Task) -> None:
+        self._write(_UPDATE, (*_row(task)[1:], task.task_id))
+
+    def update_many(self, tasks: Iterable[Task]) -> None:
+        """Several changes in one transaction (batched progress, shutdown, recovery)."""
+        rows = [(*_row(t)[1:], t.task_id) for t in tasks]
+        if not rows:
+            return
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(_UPDATE, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+
+    def delete(self, task_ids: Iterable[str]) -> None:
+        ids = [(i,) for i in task_ids]
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany("DELETE FROM tasks WHERE task_id = ?", ids)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+
+    def _write(self, sql: str, params: tuple) -> None:
+        try:
+            self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        hint = "make the file and its folder writable, or choose another with TASK_DASHBOARD_HOME"
+    elif "locked" in text or "busy" in text:
+        hint = "another program holds a lock on it; close that program and try again"
+    elif "disk is full" in text or "full" in text:
+        hint = "free some disk space and try again"
+    else:
+        hint = "it is damaged or not a Task Dashboard database; move it aside to start afresh"
+    return f"task database {path}: {text} ({hint})"

@@ -1,0 +1,113 @@
+"""Task, its statuses, and the one table that says which status changes are legal.
+
+Tasks are immutable values; every change makes a new Task, and transition() is the only
+function that makes one with a different status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for its start time
+    QUEUED = "queued"  # waiting for a free slot
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # was running when the app stopped
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.CANCELLED, TaskStatus.FAILED, TaskStatus.INTERRUPTED}
+)
+
+S = TaskStatus
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.FAILED}),
+    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.FAILED}),
+    S.RUNNING: frozenset({S.COMPLETED, S.CANCELLED, S.FAILED, S.INTERRUPTED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.FAILED: frozenset(),
+    S.INTERRUPTED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, task: Task, target: TaskStatus) -> None:
+        self.task = task
+        self.target = target
+        if task.status.is_final:
+            reason = f"task {task.task_id} is already {task.status}"
+        else:
+            reason = f"task {task.task_id} is {task.status} and cannot become {target}"
+        super().__init__(reason)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    task_id: str
+    name: str
+    kind: str
+    duration: float | None
+    status: TaskStatus
+    created_at: float
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    progress: float = 0.0
+    priority: int = 0
+    run_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+    def with_progress(self, progress: float) -> Task:
+        return dataclasses.replace(self, progress=min(1.0, max(0.0, progress)))
+
+    @cached_property
+    def public(self) -> dict[str, Any]:
+        """The task object of the API contract."""
+        return {
+            "task_id": self.task_id,
+            "name": self.name,
+            "kind": self.kind,
+            "duration": self.duration,
+            "status": self.status.value,
+            "progress": round(self.progress, 4),
+            "priority": self.priority,
+            "created_at": iso(self.created_at),
+            "run_at": iso(self.run_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "error": self.error,
+        }
+
+    @cached_property
+    def json(self) -> str:
+        """public as JSON text, made once per version: lists and broadcasts reuse it."""
+        return json.dumps(self.public, separators=(",", ":"), ensure_ascii=False)
+
+
+def transition(task: Task, target: TaskStatus, **changes: Any) -> Task:
+    """The only way to change a task's status; raises IllegalTransition if the table forbids it."""
+    if target not in TRANSITIONS[task.status]:
+        raise IllegalTransition(task, target)
+    return dataclasses.replace(task, status=target, **changes)

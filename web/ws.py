@@ -1,0 +1,69 @@
+"""The /ws endpoint: a snapshot, then one delta per task change, from the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from web.realtime import Hub, Subscription
+from web.tasks.engine import TaskEngine
+
+router = APIRouter()
+
+
+def snapshot(hub: Hub, engine: TaskEngine) -> str:
+    return hub.snapshot_message([t.json for t in engine.all_tasks()])
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    hub: Hub = state.hub
+    engine: TaskEngine = state.engine
+    # Subscribe and take the snapshot with no await in between: every change after the
+    # snapshot is then in the subscription, and none before it is sent twice.
+    sub = hub.subscribe()
+    first = snapshot(hub, engine)
+    try:
+        await websocket.accept()
+        await websocket.send_text(first)
+        sender = asyncio.create_task(_send(websocket, sub, hub, engine, state.ws_send_timeout))
+        reader = asyncio.create_task(_read(websocket))
+        done, pending = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for job in pending:
+            job.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for job in done:
+            # A client that vanished or stopped reading is simply dropped.
+            if (exc := job.exception()) and not isinstance(exc, _GONE):
+                raise exc
+    except _GONE:
+        pass
+    finally:
+        hub.unsubscribe(sub)
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+_GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
+
+
+async def _send(
+    websocket: WebSocket, sub: Subscription, hub: Hub, engine: TaskEngine, timeout: float
+) -> None:
+    while not sub.closed:
+        batch = await sub.next_batch()
+        if sub.closed:
+            return
+        for message in batch if batch is not None else [snapshot(hub, engine)]:
+            await asyncio.wait_for(websocket.send_text(message), timeout)
+
+
+async def _read(websocket: WebSocket) -> None:
+    """Clients have nothing to say; reading notices when they leave."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
