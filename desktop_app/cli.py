@@ -10,11 +10,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
+from desktop_app.server import ServerStartError, ServerThread, bind_socket
 from web import __version__
 from web.app import create_app
 from web.settings import Settings, SettingsError
-
-from desktop_app.server import ServerStartError, ServerThread, bind_socket
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,11 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server without a window")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
+    serve.add_argument("--no-auth", action="store_true", help="no token (allowed on loopback only)")
     serve.add_argument(
-        "--no-auth", action="store_true", help="no token (allowed on loopback only)"
-    )
-    serve.add_argument(
-        "--max-concurrent", type=int, default=None, metavar="N",
+        "--max-concurrent",
+        type=int,
+        default=None,
+        metavar="N",
         help="run at most N tasks at once (default: no limit)",
     )
     return parser
@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings(
-            host=args.host, port=args.port, auth=not args.no_auth,
+            host=args.host,
+            port=args.port,
+            auth=not args.no_auth,
             max_concurrent=args.max_concurrent,
         )
         sock = bind_socket(settings.host, settings.port)
@@ -68,7 +70,9 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "serve":
         return serve(args)
     build_parser().print_help()

@@ -6,12 +6,15 @@ starts, and nobody else can take it between choosing and listening.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 
 import uvicorn
 from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
 
 
 class ServerStartError(RuntimeError):
@@ -64,11 +67,16 @@ class ServerThread:
             self.error = exc
 
     def start(self, timeout: float = 15.0) -> None:
-        """Start and wait until the app's lifespan has run and it accepts requests."""
+        """Start and wait until the app's lifespan has run and it accepts requests.
+
+        On failure the thread is stopped and the socket closed before the error is raised,
+        so the caller has nothing to clean up.
+        """
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive():
+                self.stop()
                 reason = getattr(self.app.state, "startup_error", None) or self.error
                 raise ServerStartError(
                     f"the server stopped during start-up: {reason or 'see the log file'}"
@@ -82,6 +90,8 @@ class ServerThread:
         self.server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("the server thread did not stop within %.0f s", timeout)
         self.sock.close()
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,8 +35,12 @@ class LiveServer:
     settings: Settings
     thread: ServerThread | None = None
 
-    def start(self, port: int = 0) -> LiveServer:
+    def start(self, port: int = 0, send_buffer: int | None = None) -> LiveServer:
         sock = bind_socket("127.0.0.1", port)
+        if send_buffer is not None:
+            # Accepted connections inherit it; a fixed size also turns off the kernel's
+            # buffer autotuning, so a client that stops reading backs up quickly.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         self.settings = replace(self.settings, port=sock.getsockname()[1])
         self.thread = ServerThread(create_app(self.settings), sock)
         self.thread.start()

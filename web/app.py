@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from web import __version__, api, pages, ws
 from web.clock import Clock, SystemClock
 from web.realtime import Hub
-from web.security import BodyTooLarge, SecurityMiddleware, load_or_create_token
+from web.security import SecurityMiddleware, load_or_create_token
 from web.settings import Settings
 from web.store import Store, StoreError
 from web.tasks.engine import TaskEngine, TaskNotFound, UnknownKind, new_task_id
@@ -91,5 +92,13 @@ def _map_domain_errors(app: FastAPI) -> None:
     app.add_exception_handler(TaskNotFound, problem(404))
     app.add_exception_handler(IllegalTransition, problem(409))
     app.add_exception_handler(UnknownKind, problem(422))
-    app.add_exception_handler(BodyTooLarge, problem(413))
     app.add_exception_handler(StoreError, problem(503))
+    app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    """422 with where and why for each problem; the offending input is not echoed back
+    (it may be huge, or not representable in JSON, like NaN)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)

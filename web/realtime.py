@@ -88,4 +88,3 @@ class Hub:
     def close_all(self) -> None:
         for sub in list(self._subscribers):
             self.unsubscribe(sub)
-

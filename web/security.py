@@ -97,16 +97,14 @@ class SecurityMiddleware:
                 await self._refuse(scope, send, 401, TOKEN_HELP)
                 return
         if scope["type"] == "http":
-            length = headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-                await self._refuse(
-                    scope, send, 413, f"request body larger than {self.max_body_bytes} bytes"
-                )
+            receive = await self._within_limit(scope, headers, receive, send)
+            if receive is None:
                 return
-            receive = self._limited(receive, scope, send)
         await self.app(scope, receive, send)
 
-    def _authenticated(self, headers: dict[str, str], query_token: str | None, expected: str) -> bool:
+    def _authenticated(
+        self, headers: dict[str, str], query_token: str | None, expected: str
+    ) -> bool:
         scheme, _, value = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and tokens_match(value.strip(), expected):
             return True
@@ -144,21 +142,42 @@ class SecurityMiddleware:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    def _limited(self, receive: Receive, scope: Scope, send: Send) -> Receive:
-        """Count streamed body bytes too: Content-Length can be absent (chunked)."""
-        seen = 0
-        limit = self.max_body_bytes
-
-        async def wrapped() -> Message:
-            nonlocal seen
+    async def _within_limit(
+        self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send
+    ) -> Receive | None:
+        """The receive to use, or None after answering 413 for an oversized body."""
+        too_large = f"request body larger than {self.max_body_bytes} bytes"
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_body_bytes:
+                await self._refuse(scope, send, 413, too_large)
+                return None
+            return receive  # the HTTP server holds the client to its Content-Length
+        if "chunked" not in headers.get("transfer-encoding", ""):
+            return receive
+        # No length given: read the (small, capped) body here, so an oversized one gets a
+        # clean 413 instead of failing half-way inside the route.
+        body = bytearray()
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge(limit)
-            return message
+            if message["type"] != "http.request":
+                return receive
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                await self._refuse(scope, send, 413, too_large)
+                return None
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        return wrapped
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        return replay
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send, status: int, detail: str) -> None:
@@ -178,9 +197,3 @@ class SecurityMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class BodyTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body larger than {limit} bytes")
-        self.limit = limit

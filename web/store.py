@@ -42,8 +42,19 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 COLUMNS = (
-    "task_id", "name", "kind", "params", "duration", "status", "progress", "priority",
-    "created_at", "run_at", "started_at", "finished_at", "error",
+    "task_id",
+    "name",
+    "kind",
+    "params",
+    "duration",
+    "status",
+    "progress",
+    "priority",
+    "created_at",
+    "run_at",
+    "started_at",
+    "finished_at",
+    "error",
 )
 _INSERT = f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _UPDATE = f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE task_id = ?"
@@ -51,19 +62,37 @@ _UPDATE = f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE 
 
 def _row(task: Task) -> tuple:
     return (
-        task.task_id, task.name, task.kind, json.dumps(task.params), task.duration,
-        task.status.value, task.progress, task.priority, task.created_at, task.run_at,
-        task.started_at, task.finished_at, task.error,
+        task.task_id,
+        task.name,
+        task.kind,
+        json.dumps(task.params),
+        task.duration,
+        task.status.value,
+        task.progress,
+        task.priority,
+        task.created_at,
+        task.run_at,
+        task.started_at,
+        task.finished_at,
+        task.error,
     )
 
 
 def _task(row: sqlite3.Row) -> Task:
     return Task(
-        task_id=row["task_id"], name=row["name"], kind=row["kind"],
-        params=json.loads(row["params"]), duration=row["duration"],
-        status=TaskStatus(row["status"]), progress=row["progress"], priority=row["priority"],
-        created_at=row["created_at"], run_at=row["run_at"], started_at=row["started_at"],
-        finished_at=row["finished_at"], error=row["error"],
+        task_id=row["task_id"],
+        name=row["name"],
+        kind=row["kind"],
+        params=json.loads(row["params"]),
+        duration=row["duration"],
+        status=TaskStatus(row["status"]),
+        progress=row["progress"],
+        priority=row["priority"],
+        created_at=row["created_at"],
+        run_at=row["run_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        error=row["error"],
     )
 
 

@@ -51,14 +51,14 @@ _GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
 
 
 async def _send(
-    websocket: WebSocket, sub: Subscription, hub: Hub, engine: TaskEngine, timeout: float
+    websocket: WebSocket, sub: Subscription, hub: Hub, engine: TaskEngine, send_timeout: float
 ) -> None:
     while not sub.closed:
         batch = await sub.next_batch()
         if sub.closed:
             return
         for message in batch if batch is not None else [snapshot(hub, engine)]:
-            await asyncio.wait_for(websocket.send_text(message), timeout)
+            await asyncio.wait_for(websocket.send_text(message), send_timeout)
 
 
 async def _read(websocket: WebSocket) -> None:

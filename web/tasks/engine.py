@@ -132,8 +132,8 @@ class TaskEngine:
                 f"unknown kind {spec.kind!r}; known kinds: {', '.join(sorted(self._kinds))}"
             )
         now = self._clock.now()
-        run_at = spec.run_at if spec.run_at is not None else (
-            now + spec.delay if spec.delay else None
+        run_at = (
+            spec.run_at if spec.run_at is not None else (now + spec.delay if spec.delay else None)
         )
         waiting = run_at is not None and run_at > now
         task = Task(
@@ -157,9 +157,7 @@ class TaskEngine:
 
     def cancel(self, task_id: str) -> Task:
         """Immediate: the answer already says cancelled; the runner unwinds afterwards."""
-        task = transition(
-            self.get(task_id), TaskStatus.CANCELLED, finished_at=self._clock.now()
-        )
+        task = transition(self.get(task_id), TaskStatus.CANCELLED, finished_at=self._clock.now())
         self._progress.pop(task_id, None)
         self._commit(task)
         for owned in (self._runners, self._timers):

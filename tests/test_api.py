@@ -1,0 +1,171 @@
+"""Every row of the API contract and every bad input, through httpx against the app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import TOKEN
+from web.app import create_app
+from web.settings import Settings
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000", headers=AUTH) as c:
+        yield c
+
+
+def add(client: TestClient, **body: object) -> dict:
+    response = client.post("/tasks/add", json={"duration": 30, **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_add_returns_the_task_object(client: TestClient) -> None:
+    task = add(client, name="backup")
+    assert task["status"] == "running"
+    assert task["name"] == "backup"
+    assert task["kind"] == "timer"
+    assert task["duration"] == 30
+    assert task["progress"] == 0
+    assert task["created_at"].endswith("Z")
+    assert client.get(f"/tasks/{task['task_id']}").json() == task
+
+
+def test_cancel_then_cancel_again(client: TestClient) -> None:
+    task = add(client)
+    response = client.post("/tasks/cancel", json={"task_id": task["task_id"]})
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    again = client.post("/tasks/cancel", json={"task_id": task["task_id"]})
+    assert again.status_code == 409
+    assert again.json() == {"detail": f"task {task['task_id']} is already cancelled"}
+
+
+def test_unknown_task_is_404(client: TestClient) -> None:
+    for response in (
+        client.post("/tasks/cancel", json={"task_id": "does-not-exist"}),
+        client.get("/tasks/does-not-exist"),
+    ):
+        assert response.status_code == 404
+        assert "does-not-exist" in response.json()["detail"]
+
+
+def test_status_lists_newest_first_with_counts_filters_and_paging(client: TestClient) -> None:
+    ids = [add(client, name=f"t{i}")["task_id"] for i in range(5)]
+    client.post("/tasks/cancel", json={"task_id": ids[0]})
+    body = client.get("/tasks/status").json()
+    assert [t["task_id"] for t in body["tasks"]] == ids[::-1]
+    assert body["total"] == 5
+    assert body["counts"] == {
+        "scheduled": 0, "queued": 0, "running": 4, "completed": 0,
+        "cancelled": 1, "failed": 0, "interrupted": 0,
+    }  # fmt: skip
+    running = client.get("/tasks/status", params={"status": "running,queued"}).json()
+    assert [t["task_id"] for t in running["tasks"]] == ids[:0:-1]
+    assert running["total"] == 4
+    page = client.get("/tasks/status", params={"limit": 2, "offset": 1}).json()
+    assert [t["task_id"] for t in page["tasks"]] == [ids[3], ids[2]]
+
+
+def test_clear_finished(client: TestClient) -> None:
+    done = add(client)["task_id"]
+    live = add(client)["task_id"]
+    client.post("/tasks/cancel", json={"task_id": done})
+    assert client.delete("/tasks/finished").json() == {"removed": 1, "task_ids": [done]}
+    assert client.get(f"/tasks/{done}").status_code == 404
+    assert client.get(f"/tasks/{live}").status_code == 200
+
+
+def test_scheduled_with_delay_and_run_at(client: TestClient) -> None:
+    delayed = add(client, delay=60)
+    assert delayed["status"] == "scheduled"
+    assert delayed["run_at"] is not None
+    at = add(client, run_at="2999-01-01T00:00:00")
+    assert at["status"] == "scheduled"
+    assert at["run_at"] == "2999-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({}, "duration", "Field required"),
+        ({"duration": -5}, "duration", "greater than 0"),
+        ({"duration": 0}, "duration", "greater than 0"),
+        ({"duration": 10**9}, "duration", "less than or equal to 604800"),
+        ({"duration": "ten"}, "duration", "valid number"),
+        ({"duration": "10"}, "duration", "valid number"),
+        ({"duration": True}, "duration", "valid number"),
+        ({"duration": None}, "duration", "valid number"),
+        ({"duration": 5, "name": "x" * 201}, "name", "at most 200 characters"),
+        ({"duration": 5, "name": "a\nb"}, "name", "control characters"),
+        ({"duration": 5, "priority": 1.5}, "priority", "valid integer"),
+        ({"duration": 5, "delay": -1}, "delay", "greater than or equal to 0"),
+        ({"duration": 5, "durration": 3}, "durration", "Extra inputs"),
+        ({"duration": 5, "delay": 1, "run_at": "2999-01-01T00:00:00Z"}, None, "not both"),
+    ],
+)
+def test_bad_add_bodies_say_which_field_and_why(
+    client: TestClient, body: dict, field: str | None, message: str
+) -> None:
+    response = client.post("/tasks/add", json=body)
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert any(message in e["msg"] for e in errors), errors
+    if field:
+        assert any(e["loc"][-1] == field for e in errors), errors
+    assert client.get("/tasks/status").json()["total"] == 0, "nothing may be half-written"
+
+
+def test_non_finite_and_malformed_json(client: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    for raw in (b'{"duration": NaN}', b'{"duration": Infinity}', b'{"duration": 5'):
+        response = client.post("/tasks/add", content=raw, headers=headers)
+        assert response.status_code == 422, raw
+
+
+def test_bad_query_parameters(client: TestClient) -> None:
+    response = client.get("/tasks/status", params={"status": "running,bogus"})
+    assert response.status_code == 422
+    assert "unknown status 'bogus'" in response.json()["detail"]
+    assert client.get("/tasks/status", params={"limit": 0}).status_code == 422
+    assert client.get("/tasks/status", params={"offset": -1}).status_code == 422
+
+
+def test_cancel_body_is_validated(client: TestClient) -> None:
+    assert client.post("/tasks/cancel", json={}).status_code == 422
+    assert client.post("/tasks/cancel", json={"task_id": 5}).status_code == 422
+
+
+def test_body_size_limit(client: TestClient) -> None:
+    response = client.post("/tasks/add", json={"duration": 5, "name": "x" * 100_000})
+    assert response.status_code == 413
+    assert "larger than" in response.json()["detail"]
+
+
+def test_body_size_limit_without_content_length(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"duration": 5, "name": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.post(
+        "/tasks/add", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+def test_healthz_dashboard_redirect_and_docs(client: TestClient) -> None:
+    health = client.get("/healthz", headers={"Authorization": ""})
+    assert health.json() == {"status": "ok", "version": "0.1.0"}
+    root = client.get("/", follow_redirects=False)
+    assert root.status_code in (302, 307)
+    assert root.headers["location"] == "/dashboard"
+    assert client.get("/dashboard").status_code == 200
+    assert "/tasks/add" in client.get("/openapi.json").json()["paths"]

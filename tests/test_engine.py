@@ -1,0 +1,301 @@
+"""TaskEngine with an injected clock and a real SQLite file: no sleeping, time is moved."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from web.clock import ManualClock, settle
+from web.realtime import Hub
+from web.store import Store
+from web.tasks.engine import NewTask, TaskEngine, TaskNotFound, UnknownKind
+from web.tasks.kinds import RunContext, default_kinds
+from web.tasks.model import IllegalTransition, Task, TaskStatus
+
+pytestmark = pytest.mark.anyio
+S = TaskStatus
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Boom:
+    name = "boom"
+
+    async def run(self, task: Task, ctx: RunContext) -> None:
+        await ctx.clock.sleep(1)
+        raise RuntimeError("disk on fire")
+
+
+@dataclass
+class Rig:
+    """An engine on a real database file, its hub, its clock, and a way to restart it."""
+
+    db: Path
+    clock: ManualClock
+    engine: TaskEngine
+    hub: Hub
+    store: Store
+    max_concurrent: int | None = None
+
+    async def restart(self, *, advance: float = 0.0) -> Rig:
+        await self.engine.stop()
+        self.store.close()
+        await self.clock.advance(advance)
+        return await build(self.db, self.clock, self.max_concurrent)
+
+    def stored(self, task_id: str) -> dict:
+        with sqlite3.connect(self.db) as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return dict(row)
+
+
+_ids = itertools.count(1)
+
+
+async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None) -> Rig:
+    store = Store.open(db)
+    hub = Hub()
+    engine = TaskEngine(
+        store,
+        hub,
+        clock=clock,
+        kinds={**default_kinds(), "boom": Boom()},
+        new_id=lambda: f"t{next(_ids)}",
+        max_concurrent=max_concurrent,
+    )
+    await engine.start()
+    return Rig(db, clock, engine, hub, store, max_concurrent)
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> Callable:
+    rigs: list[Rig] = []
+
+    async def factory(max_concurrent: int | None = None) -> Rig:
+        rig = await build(tmp_path / "tasks.db", ManualClock(), max_concurrent)
+        rigs.append(rig)
+        return rig
+
+    return factory
+
+
+@pytest.fixture
+async def rig(make_rig: Callable) -> AsyncIterator[Rig]:
+    rig = await make_rig()
+    yield rig
+    await rig.engine.stop()
+
+
+async def test_timer_reports_progress_then_completes(rig: Rig) -> None:
+    task = rig.engine.add(NewTask(duration=10, name="ten"))
+    assert task.status is S.RUNNING
+    await rig.clock.advance(2.5)
+    assert rig.engine.get(task.task_id).progress == pytest.approx(0.25, abs=0.03)
+    assert rig.stored(task.task_id)["progress"] == pytest.approx(0.25, abs=0.03)
+    await rig.clock.advance(5)
+    assert rig.engine.get(task.task_id).progress == pytest.approx(0.75, abs=0.03)
+    await rig.clock.advance(2.6)
+    done = rig.engine.get(task.task_id)
+    assert done.status is S.COMPLETED
+    assert done.progress == 1.0
+    assert done.finished_at == pytest.approx(done.started_at + 10, abs=0.3)
+    assert rig.stored(task.task_id)["status"] == "completed"
+
+
+async def test_cancel_running_is_immediate_and_final(rig: Rig) -> None:
+    task = rig.engine.add(NewTask(duration=10))
+    await rig.clock.advance(3)
+    cancelled = rig.engine.cancel(task.task_id)
+    assert cancelled.status is S.CANCELLED
+    assert rig.stored(task.task_id)["status"] == "cancelled"
+    await rig.clock.advance(20)
+    assert rig.engine.get(task.task_id).status is S.CANCELLED
+    assert not rig.engine._runners, "the runner was not cleaned up"
+
+
+async def test_cancel_queued_task(make_rig: Callable) -> None:
+    rig = await make_rig(max_concurrent=1)
+    first = rig.engine.add(NewTask(duration=5))
+    second = rig.engine.add(NewTask(duration=5))
+    assert rig.engine.get(second.task_id).status is S.QUEUED
+    assert rig.engine.cancel(second.task_id).status is S.CANCELLED
+    await rig.clock.advance(5.1)
+    assert rig.engine.get(first.task_id).status is S.COMPLETED
+    assert rig.engine.get(second.task_id).status is S.CANCELLED
+    await rig.engine.stop()
+
+
+async def test_cancel_scheduled_task_never_starts(rig: Rig) -> None:
+    task = rig.engine.add(NewTask(duration=1, delay=30))
+    assert task.status is S.SCHEDULED
+    assert rig.engine.cancel(task.task_id).status is S.CANCELLED
+    await rig.clock.advance(60)
+    assert rig.engine.get(task.task_id).status is S.CANCELLED
+    assert rig.engine.get(task.task_id).started_at is None
+
+
+@pytest.mark.parametrize("final", ["completed", "cancelled", "failed"])
+async def test_cancel_finished_task_is_refused(rig: Rig, final: str) -> None:
+    kind = "boom" if final == "failed" else "timer"
+    task = rig.engine.add(NewTask(duration=1, kind=kind))
+    if final == "cancelled":
+        rig.engine.cancel(task.task_id)
+    await rig.clock.advance(2)
+    assert rig.engine.get(task.task_id).status.value == final
+    with pytest.raises(IllegalTransition, match=f"already {final}"):
+        rig.engine.cancel(task.task_id)
+
+
+async def test_failing_kind_records_the_error(rig: Rig) -> None:
+    task = rig.engine.add(NewTask(duration=1, kind="boom"))
+    await rig.clock.advance(1.5)
+    failed = rig.engine.get(task.task_id)
+    assert failed.status is S.FAILED
+    assert failed.error == "disk on fire"
+
+
+async def test_unknown_task_and_kind(rig: Rig) -> None:
+    with pytest.raises(TaskNotFound):
+        rig.engine.cancel("nope")
+    with pytest.raises(UnknownKind, match="known kinds: boom, timer"):
+        rig.engine.add(NewTask(duration=1, kind="nope"))
+
+
+async def test_scheduled_task_starts_at_its_time(rig: Rig) -> None:
+    task = rig.engine.add(NewTask(duration=5, delay=10))
+    await rig.clock.advance(9.9)
+    assert rig.engine.get(task.task_id).status is S.SCHEDULED
+    await rig.clock.advance(0.2)
+    assert rig.engine.get(task.task_id).status is S.RUNNING
+
+
+async def test_concurrency_limit_priority_then_fifo(make_rig: Callable) -> None:
+    rig = await make_rig(max_concurrent=1)
+    blocker = rig.engine.add(NewTask(duration=1, name="blocker"))
+    low = rig.engine.add(NewTask(duration=1, name="low", priority=0))
+    high = rig.engine.add(NewTask(duration=1, name="high", priority=5))
+    low2 = rig.engine.add(NewTask(duration=1, name="low2", priority=0))
+    order = []
+    for _ in range(4):
+        running = [t.name for t in rig.engine.all_tasks() if t.status is S.RUNNING]
+        assert len(running) == 1
+        order.append(running[0])
+        await rig.clock.advance(1.01)
+    assert order == ["blocker", "high", "low", "low2"]
+    assert {rig.engine.get(t.task_id).status for t in (blocker, low, high, low2)} == {S.COMPLETED}
+    await rig.engine.stop()
+
+
+async def test_shutdown_records_interrupted_and_awaits_runners(rig: Rig) -> None:
+    task = rig.engine.add(NewTask(duration=100))
+    await rig.clock.advance(30)
+    runner = rig.engine._runners[task.task_id]
+    await rig.engine.stop()
+    assert runner.done()
+    assert rig.engine.get(task.task_id).status is S.INTERRUPTED
+    row = rig.stored(task.task_id)
+    assert row["status"] == "interrupted"
+    assert row["progress"] == pytest.approx(0.3, abs=0.03)
+
+
+async def test_restart_recovers_history(make_rig: Callable) -> None:
+    rig = await make_rig(max_concurrent=1)
+    done = rig.engine.add(NewTask(duration=1, name="done"))
+    await rig.clock.advance(1.1)
+    running = rig.engine.add(NewTask(duration=100, name="running"))
+    waiting = rig.engine.add(NewTask(duration=2, name="waiting"))
+    later = rig.engine.add(NewTask(duration=2, name="later", delay=60))
+    await rig.clock.advance(10)
+
+    rig = await rig.restart(advance=5)
+    get = rig.engine.get
+    assert get(done.task_id).status is S.COMPLETED
+    assert get(running.task_id).status is S.INTERRUPTED
+    assert "stopped" in (get(running.task_id).error or "")
+    # The slot freed by the interrupted task goes to the one that was waiting.
+    assert get(waiting.task_id).status is S.RUNNING
+    assert get(later.task_id).status is S.SCHEDULED
+    await rig.clock.advance(2.1)
+    assert get(waiting.task_id).status is S.COMPLETED
+    await rig.clock.advance(60 - 17 + 0.1)
+    assert get(later.task_id).status is S.RUNNING
+    await rig.engine.stop()
+
+
+async def test_scheduled_task_whose_time_passed_while_stopped_starts_at_once(
+    make_rig: Callable,
+) -> None:
+    rig = await make_rig()
+    task = rig.engine.add(NewTask(duration=5, delay=10))
+    rig = await rig.restart(advance=3600)
+    await settle()
+    assert rig.engine.get(task.task_id).status is S.RUNNING
+    await rig.engine.stop()
+
+
+async def test_persist_then_publish(rig: Rig) -> None:
+    """Every published state is already in the database when it is sent."""
+    seen: list[tuple[str, str]] = []
+    publish = rig.hub.publish
+
+    def checking_publish(task_id: str, task_json: str) -> None:
+        status = json.loads(task_json)["status"]
+        assert rig.stored(task_id)["status"] == status
+        seen.append((task_id, status))
+        publish(task_id, task_json)
+
+    rig.hub.publish = checking_publish  # type: ignore[method-assign]
+    a = rig.engine.add(NewTask(duration=2))
+    b = rig.engine.add(NewTask(duration=2))
+    rig.engine.cancel(b.task_id)
+    await rig.clock.advance(3)
+    assert (a.task_id, "completed") in seen
+    assert (b.task_id, "cancelled") in seen
+
+
+async def test_progress_is_coalesced_per_interval(rig: Rig) -> None:
+    sub = rig.hub.subscribe()
+    task = rig.engine.add(NewTask(duration=1000))
+    await rig.clock.advance(10)
+    batch = await sub.next_batch()
+    # One pending message per task at most, whatever happened in between.
+    assert batch is not None and len(batch) == 1
+    assert json.loads(batch[0])["task"]["task_id"] == task.task_id
+
+
+async def test_clear_finished_forgets_only_final_tasks(rig: Rig) -> None:
+    done = rig.engine.add(NewTask(duration=1))
+    live = rig.engine.add(NewTask(duration=100))
+    await rig.clock.advance(2)
+    assert rig.engine.clear_finished() == [done.task_id]
+    with pytest.raises(TaskNotFound):
+        rig.engine.get(done.task_id)
+    assert rig.engine.counts()["completed"] == 0
+    assert rig.engine.get(live.task_id).status is S.RUNNING
+    with sqlite3.connect(rig.db) as conn:
+        assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] == 1
+
+
+async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
+    ids = [rig.engine.add(NewTask(duration=1 + i, name=f"n{i}")).task_id for i in range(5)]
+    await rig.clock.advance(2.5)  # n0 and n1 complete
+    page, total = rig.engine.page(None, limit=2, offset=1)
+    assert [t.task_id for t in page] == [ids[3], ids[2]]
+    assert total == 5
+    page, total = rig.engine.page([S.COMPLETED], limit=10)
+    assert [t.task_id for t in page] == [ids[1], ids[0]]
+    assert total == 2
+    assert rig.engine.counts() == {
+        "scheduled": 0, "queued": 0, "running": 3, "completed": 2,
+        "cancelled": 0, "failed": 0, "interrupted": 0,
+    }  # fmt: skip

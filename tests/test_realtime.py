@@ -1,0 +1,154 @@
+"""/ws on a real uvicorn server: snapshot, deltas, restart, and slow clients."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import time
+from dataclasses import replace
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import LiveServer
+from web.realtime import Hub
+from web.settings import Settings
+
+
+def open_ws(server: LiveServer) -> ClientConnection:
+    return connect(server.ws_url, additional_headers=server.headers, open_timeout=10)
+
+
+def next_message(ws: ClientConnection, deadline: float = 10) -> dict:
+    return json.loads(ws.recv(timeout=deadline))
+
+
+def wait_for(ws: ClientConnection, predicate, deadline: float = 10) -> dict:
+    """Read deltas until one matches, within a deadline."""
+    end = time.monotonic() + deadline
+    while True:
+        message = next_message(ws, max(0.01, end - time.monotonic()))
+        if predicate(message):
+            return message
+
+
+def is_task(task_id: str, status: str):
+    def match(m: dict) -> bool:
+        return (
+            m["type"] == "task"
+            and m["task"]["task_id"] == task_id
+            and (m["task"]["status"] == status)
+        )
+
+    return match
+
+
+def test_snapshot_then_deltas_for_add_progress_and_cancel(live_server: LiveServer) -> None:
+    with live_server.client() as http, open_ws(live_server) as ws:
+        first = next_message(ws)
+        assert first == {"type": "snapshot", "seq": first["seq"], "tasks": []}
+        task = http.post("/tasks/add", json={"duration": 10, "name": "watch me"}).json()
+        running = wait_for(ws, is_task(task["task_id"], "running"))
+        assert running["seq"] > first["seq"]
+        moving = wait_for(
+            ws, lambda m: m["type"] == "task" and m["task"]["progress"] > 0, deadline=5
+        )
+        assert moving["task"]["task_id"] == task["task_id"]
+        status = http.get("/tasks/status", params={"status": "running"}).json()
+        assert status["tasks"][0]["progress"] > 0
+        http.post("/tasks/cancel", json={"task_id": task["task_id"]})
+        cancelled = wait_for(ws, is_task(task["task_id"], "cancelled"))
+        assert cancelled["seq"] > moving["seq"]
+
+
+def test_a_second_client_gets_the_current_state_in_its_snapshot(live_server: LiveServer) -> None:
+    with live_server.client() as http:
+        task = http.post("/tasks/add", json={"duration": 30}).json()
+        with open_ws(live_server) as ws:
+            snapshot = next_message(ws)
+        assert [t["task_id"] for t in snapshot["tasks"]] == [task["task_id"]]
+        assert snapshot["tasks"][0]["status"] == "running"
+
+
+def test_history_survives_a_restart(live_server: LiveServer) -> None:
+    with live_server.client() as http:
+        done = http.post("/tasks/add", json={"duration": 0.05, "name": "quick"}).json()
+        running = http.post("/tasks/add", json={"duration": 600, "name": "long"}).json()
+        waiting = http.post("/tasks/add", json={"duration": 0.05, "delay": 1}).json()
+        end = time.monotonic() + 10
+        while http.get(f"/tasks/{done['task_id']}").json()["status"] != "completed":
+            assert time.monotonic() < end, "the quick task never completed"
+    live_server.restart()
+    with live_server.client() as http, open_ws(live_server) as ws:
+        snapshot = {t["task_id"]: t for t in next_message(ws)["tasks"]}
+        assert snapshot[done["task_id"]]["status"] == "completed"
+        assert snapshot[running["task_id"]]["status"] == "interrupted"
+        assert snapshot[running["task_id"]]["name"] == "long"
+        assert snapshot[waiting["task_id"]]["status"] in ("scheduled", "running", "completed")
+        if snapshot[waiting["task_id"]]["status"] != "completed":
+            wait_for(ws, is_task(waiting["task_id"], "completed"), deadline=15)
+        assert http.get("/tasks/status").json()["total"] == 3
+
+
+def raw_ws_that_never_reads(server: LiveServer) -> socket.socket:
+    """A WebSocket client that completes the handshake and then never reads a byte."""
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: {server.headers['Authorization']}\r\n\r\n"
+        ).encode()
+    )
+    response = sock.recv(1024)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+@pytest.fixture
+def small_backlog(settings: Settings) -> Settings:
+    return replace(settings, ws_max_pending=20)
+
+
+def test_a_client_that_never_reads_does_not_delay_others(small_backlog: Settings) -> None:
+    server = LiveServer(small_backlog).start(send_buffer=16 * 1024)
+    stalled = raw_ws_that_never_reads(server)
+    try:
+        with server.client() as http, open_ws(server) as ws:
+            next_message(ws)
+            hub: Hub = server.thread.app.state.hub  # type: ignore[union-attr]
+            assert hub.subscriber_count == 2
+            name = "n" * 200  # big deltas fill the stalled client's socket sooner
+            for _ in range(300):
+                task = http.post("/tasks/add", json={"duration": 600, "name": name}).json()
+                # Each change reaches the reading client while the other one is stuck.
+                wait_for(ws, is_task(task["task_id"], "running"), deadline=5)
+            stuck = [s for s in hub._subscribers if s.needs_snapshot]
+            assert stuck, "the stalled client should have been switched to a snapshot"
+    finally:
+        stalled.close()
+        server.stop()
+
+
+def test_overflowing_subscription_asks_for_a_snapshot() -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        hub = Hub(max_pending=3)
+        sub = hub.subscribe()
+        for i in range(3):
+            hub.publish(f"t{i}", "{}")
+        hub.publish("t0", "{}")  # replaces, does not grow
+        assert len(await sub.next_batch() or []) == 3
+        for i in range(4):
+            hub.publish(f"t{i}", "{}")
+        assert await sub.next_batch() is None  # backlog dropped: resync
+        hub.publish("t9", '{"x":1}')
+        batch = await sub.next_batch()
+        assert batch == ['{"type":"task","seq":9,"task":{"x":1}}']
+
+    asyncio.run(scenario())

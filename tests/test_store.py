@@ -1,0 +1,73 @@
+"""The SQLite store on real files: schema, recovery input, and clear start-up errors."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from web.store import MIGRATIONS, Store, StoreError
+from web.tasks.model import Task, TaskStatus
+
+
+def task(task_id: str, status: TaskStatus = TaskStatus.QUEUED) -> Task:
+    return Task(
+        task_id=task_id, name="n", kind="timer", duration=3.0, status=status, created_at=1.0
+    )
+
+
+def test_new_database_is_wal_and_migrated(tmp_path: Path) -> None:
+    db = tmp_path / "sub" / "tasks.db"
+    Store.open(db).close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "tasks.db")
+    original = [task("b"), task("a", TaskStatus.RUNNING)]
+    for t in original:
+        store.insert(t)
+    store.update_many([original[1].with_progress(0.5)])
+    store.close()
+    loaded = list(Store.open(tmp_path / "tasks.db").load_all())
+    assert [t.task_id for t in loaded] == ["b", "a"]
+    assert loaded[1].progress == 0.5
+    assert loaded[0] == original[0]
+
+
+def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as info:
+        Store.open(db)
+    assert str(db) in str(info.value)
+    assert "move it aside" in str(info.value)
+    assert db.read_bytes().startswith(b"this is not"), "the file must be left untouched"
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    with pytest.raises(StoreError, match="newer than this app"):
+        Store.open(db)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_unwritable_folder_is_explained(tmp_path: Path) -> None:  # pragma: no cover
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    with pytest.raises(StoreError, match="writable"):
+        Store.open(folder / "tasks.db")
+
+
+def test_data_dir_that_is_a_file_is_explained(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError, match=r"cannot create the data folder .*data"):
+        Store.open(blocker / "tasks.db")

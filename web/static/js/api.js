@@ -1,0 +1,45 @@
+// The REST calls the page makes, with server errors turned into sentences people can act on.
+
+export class ApiError extends Error {
+  constructor(message, status, fields = []) {
+    super(message);
+    this.status = status;
+    this.fields = fields; // body fields a 422 complained about, e.g. ["duration"]
+  }
+}
+
+/** {"detail": "..."} or FastAPI's 422 {"detail": [{"loc": [...], "msg": ...}]} -> text. */
+function explain(status, body) {
+  const detail = body?.detail;
+  if (Array.isArray(detail)) {
+    const fields = detail.map((d) => (d.loc ?? []).filter((p) => p !== "body").join("."));
+    const lines = detail.map((d, i) => (fields[i] ? `${fields[i]}: ${d.msg}` : d.msg));
+    return new ApiError(lines.join("; "), status, fields.filter(Boolean));
+  }
+  if (typeof detail === "string") return new ApiError(detail, status);
+  return new ApiError(`The server answered ${status}.`, status);
+}
+
+async function call(method, path, body) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError("Cannot reach the server. Is Task Dashboard still running?", 0);
+  }
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) throw explain(response.status, payload);
+  return payload;
+}
+
+export const api = {
+  addTask: (spec) => call("POST", "/tasks/add", spec),
+  cancelTask: (taskId) => call("POST", "/tasks/cancel", { task_id: taskId }),
+  clearFinished: () => call("DELETE", "/tasks/finished"),
+  /** Cheap authenticated probe: tells "server down" from "token no longer valid". */
+  probe: () => call("GET", "/tasks/status?limit=1"),
+};

@@ -1,0 +1,112 @@
+// The page's copy of the server's tasks: newest first, with counts, kept true by the
+// WebSocket. Snapshots replace everything (so a reconnect leaves no stale or duplicate rows);
+// deltas and API answers merge one task at a time.
+
+import { STATUSES, stage } from "./status.js";
+
+const time = (iso) => (iso ? Date.parse(iso) : null);
+
+/** The wire task plus parsed times (ms), so rendering never re-parses dates. */
+function prepare(task) {
+  return {
+    ...task,
+    createdMs: time(task.created_at),
+    runAtMs: time(task.run_at),
+    startedMs: time(task.started_at),
+    finishedMs: time(task.finished_at),
+    nameLower: task.name.toLowerCase(),
+  };
+}
+
+export class TaskStore {
+  constructor() {
+    this.byId = new Map();
+    this.order = []; // task ids, newest first
+    this.counts = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+    this.seq = -1;
+    this.loaded = false;
+    // Bumped when membership or status changes (filters must re-run) vs. any change at all.
+    this.listVersion = 0;
+    this.version = 0;
+    this.cancelling = new Set();
+  }
+
+  get size() {
+    return this.order.length;
+  }
+
+  get(id) {
+    return this.byId.get(id);
+  }
+
+  /** A server message; stale deltas (seq not newer than what we hold) are dropped. */
+  receive(message) {
+    if (message.type === "snapshot") {
+      this.reset(message.tasks, message.seq);
+      return;
+    }
+    if (message.seq <= this.seq) return;
+    this.seq = message.seq;
+    if (message.type === "task") this.merge(message.task);
+    else if (message.type === "removed") this.remove(message.task_ids);
+  }
+
+  reset(tasks, seq) {
+    this.byId = new Map(tasks.map((t) => [t.task_id, prepare(t)]));
+    this.order = tasks.map((t) => t.task_id);
+    for (const status of STATUSES) this.counts[status] = 0;
+    for (const task of this.byId.values()) this.counts[task.status] += 1;
+    this.cancelling.clear();
+    this.seq = seq;
+    this.loaded = true;
+    this.#changed(true);
+  }
+
+  /**
+   * One task from a delta or an API answer. Those two paths race, so an older view of a task
+   * (e.g. "queued" from POST /tasks/add after the socket already said "running") is ignored.
+   */
+  merge(wire) {
+    const old = this.byId.get(wire.task_id);
+    if (old && stage(wire.status) < stage(old.status)) return;
+    const task = prepare(wire);
+    this.byId.set(task.task_id, task);
+    if (old) {
+      this.counts[old.status] -= 1;
+    } else {
+      this.#insertInOrder(task);
+    }
+    this.counts[task.status] += 1;
+    this.#changed(!old || old.status !== task.status);
+  }
+
+  remove(ids) {
+    const gone = new Set(ids.filter((id) => this.byId.has(id)));
+    if (!gone.size) return;
+    for (const id of gone) {
+      this.counts[this.byId.get(id).status] -= 1;
+      this.byId.delete(id);
+      this.cancelling.delete(id);
+    }
+    this.order = this.order.filter((id) => !gone.has(id));
+    this.#changed(true);
+  }
+
+  setCancelling(id, on) {
+    if (on) this.cancelling.add(id);
+    else this.cancelling.delete(id);
+    this.#changed(false);
+  }
+
+  #insertInOrder(task) {
+    // New tasks are almost always the newest; keep order by creation time regardless.
+    let i = 0;
+    while (i < this.order.length && this.byId.get(this.order[i]).createdMs > task.createdMs) i++;
+    this.order.splice(i, 0, task.task_id);
+  }
+
+  #changed(listChanged) {
+    this.version += 1;
+    if (listChanged) this.listVersion += 1;
+  }
+}
