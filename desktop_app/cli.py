@@ -1,27 +1,38 @@
-"""`task-dashboard`: the command line entry point."""
+"""`task-dashboard`: the command line entry point.
+
+No command opens the desktop app; `serve` runs the server alone; `info`, `add`, `status`
+and `cancel` talk to the running instance found through instance.json, so nobody has to
+hunt for its port or token.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
+import json
+import multiprocessing
 import sys
-import threading
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from desktop_app.server import ServerStartError, ServerThread, bind_socket
+from desktop_app import discovery
+from desktop_app.client import ClientError, InstanceClient
+from desktop_app.discovery import Instance
+from desktop_app.hosting import AlreadyRunning, hosted_engine, wait_for_stop_signal
+from desktop_app.logs import setup_logging
+from desktop_app.server import BindError, ServerStartError
 from web import __version__
-from web.app import create_app
 from web.settings import Settings, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="task-dashboard", description="A local dashboard for long-running tasks."
+        prog="task-dashboard",
+        description="A local dashboard for long-running tasks. "
+        "Without a command, opens the dashboard in a window.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command")
+
     serve = commands.add_parser("serve", help="run the server without a window")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
@@ -33,6 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run at most N tasks at once (default: no limit)",
     )
+
+    info = commands.add_parser("info", help="where the running instance is: URL, port, pid, token")
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    add = commands.add_parser("add", help="add a task to the running instance; prints its id")
+    add.add_argument("duration", type=float, help="seconds the task runs")
+    add.add_argument("--name", help="a name to show on the dashboard")
+    add.add_argument("--json", action="store_true", help="print the whole task as JSON")
+
+    status = commands.add_parser("status", help="list the running instance's tasks")
+    status.add_argument("--status", help="only these statuses, e.g. running,queued")
+    status.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    status.add_argument("--json", action="store_true", help="print the API's JSON answer")
+
+    cancel = commands.add_parser("cancel", help="cancel a task of the running instance")
+    cancel.add_argument("task_id")
+    cancel.add_argument("--json", action="store_true", help="print the task as JSON")
     return parser
 
 
@@ -44,39 +72,108 @@ def serve(args: argparse.Namespace) -> int:
             auth=not args.no_auth,
             max_concurrent=args.max_concurrent,
         )
-        sock = bind_socket(settings.host, settings.port)
-    except (SettingsError, ServerStartError) as exc:
-        print(f"task-dashboard: {exc}", file=sys.stderr)
-        return 2
-    settings = replace(settings, port=sock.getsockname()[1])
-    server = ServerThread(create_app(settings), sock)
+    except SettingsError as exc:
+        return _fail(exc)
+    setup_logging(settings.log_dir)
     try:
-        server.start()
+        with hosted_engine(settings) as hosted:
+            server = hosted.server
+            url = server.url
+            lines = [f"Task Dashboard {__version__} serving on {url}"]
+            lines.append(f"  dashboard: {url}/dashboard   data: {settings.data_dir}")
+            if settings.auth:
+                lines.append(f"  token: in {settings.token_path} (or run `task-dashboard info`)")
+            print("\n".join(lines), flush=True)
+            wait_for_stop_signal(lambda: server.alive)
+    except (AlreadyRunning, BindError) as exc:
+        return _fail(exc, 2)
     except ServerStartError as exc:
-        print(f"task-dashboard: {exc}", file=sys.stderr)
-        return 1
-    print(f"Task Dashboard {__version__} serving on {server.url}", flush=True)
-    print(f"  dashboard: {server.url}/dashboard   data: {settings.data_dir}", flush=True)
-    if settings.auth:
-        print(f"  token: in {settings.token_path} (or run `task-dashboard info`)", flush=True)
-    stopped = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopped.set())
-    while not stopped.wait(0.5) and server.alive:
-        pass
-    server.stop()
+        return _fail(exc, 1)
     return 0
+
+
+def info(args: argparse.Namespace, instance: Instance) -> int:
+    facts = {
+        "url": instance.url,
+        "dashboard_url": instance.dashboard_url(),
+        "port": instance.port,
+        "pid": instance.pid,
+        "token": instance.token(),
+        "token_path": instance.token_path,
+        "version": instance.version,
+    }
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    else:
+        width = max(map(len, facts)) + 1
+        for key, value in facts.items():
+            print(f"{key + ':':<{width}} {'' if value is None else value}")
+    return 0
+
+
+def add(args: argparse.Namespace, client: InstanceClient) -> int:
+    task = client.add(args.duration, args.name)
+    print(json.dumps(task, indent=2) if args.json else task["task_id"])
+    return 0
+
+
+def cancel(args: argparse.Namespace, client: InstanceClient) -> int:
+    task = client.cancel(args.task_id)
+    print(json.dumps(task, indent=2) if args.json else f"{task['task_id']} {task['status']}")
+    return 0
+
+
+def status(args: argparse.Namespace, client: InstanceClient) -> int:
+    query: dict[str, str | int] = {"limit": args.limit}
+    if args.status:
+        query["status"] = args.status
+    answer = client.status(**query)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    for task in answer["tasks"]:
+        print(f"{task['task_id']}  {task['status']:<11} {task['progress']:>4.0%}  {task['name']}")
+    counts = ", ".join(f"{n} {s}" for s, n in answer["counts"].items() if n)
+    print(f"{answer['total']} task(s){': ' + counts if counts else ''}")
+    return 0
+
+
+CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, InstanceClient], int]] = {
+    "add": add,
+    "cancel": cancel,
+    "status": status,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # First: in a frozen build, a multiprocessing child re-enters here and must stop at it.
+    multiprocessing.freeze_support()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if args.command is None:
+        from desktop_app.launcher import main as open_desktop_app
+
+        return open_desktop_app()
     if args.command == "serve":
         return serve(args)
-    build_parser().print_help()
-    return 0
+    settings = Settings()
+    instance = discovery.read(settings.instance_path)
+    if instance is None:
+        return _fail(
+            f"no Task Dashboard is running for {settings.data_dir}: "
+            "start it with `task-dashboard` (window) or `task-dashboard serve`"
+        )
+    try:
+        if args.command == "info":
+            return info(args, instance)
+        client = InstanceClient(instance.url, instance.token())
+        return CLIENT_COMMANDS[args.command](args, client)
+    except (ClientError, OSError) as exc:
+        return _fail(exc)
+
+
+def _fail(error: Any, code: int = 1) -> int:
+    print(f"task-dashboard: {error}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ class ServerStartError(RuntimeError):
     pass
 
 
+class BindError(ServerStartError):
+    """The address cannot be listened on (in use, not ours): a usage error, not a crash."""
+
+
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -29,7 +33,7 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
-        raise ServerStartError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        raise BindError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

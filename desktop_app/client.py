@@ -1,0 +1,76 @@
+"""A small HTTP client for a running instance (the CLI and the window's close check use it).
+
+Standard library only: the client commands must work from the bundled binary without
+pulling an HTTP library into it.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlencode
+
+
+class ClientError(RuntimeError):
+    """The instance refused the call (`status` is its HTTP code) or did not answer (0)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InstanceClient:
+    def __init__(self, base_url: str, token: str | None, timeout: float = 5.0) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+
+    def add(self, duration: float, name: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"duration": duration}
+        if name is not None:
+            body["name"] = name
+        return self._call("POST", "/tasks/add", body)
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        return self._call("POST", "/tasks/cancel", {"task_id": task_id})
+
+    def status(self, **query: str | int) -> dict[str, Any]:
+        return self._call("GET", f"/tasks/status?{urlencode(query)}" if query else "/tasks/status")
+
+    def running_count(self) -> int:
+        return int(self.status(status="running", limit=1)["counts"].get("running", 0))
+
+    def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        headers, data = self._headers, None
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+            data = json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raise ClientError(_detail(exc), exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError(f"no answer from {self.base_url}: {reason}") from None
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        detail = json.load(exc)["detail"]
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {exc.code} {exc.reason}"
+    # FastAPI validation errors are a list of {"loc", "msg"}; say them in one line.
+    if isinstance(detail, list):
+        return "; ".join(f"{_field(d.get('loc', []))}: {d.get('msg')}" for d in detail)
+    return str(detail)
+
+
+def _field(location: list[object]) -> str:
+    return ".".join(map(str, location[1:]))  # location[0] is "body" or "query"

@@ -1,0 +1,82 @@
+"""Running the engine for a data dir: lock, server thread, instance.json, and back again.
+
+`serve` and the desktop launcher both go through hosted_engine(), so both keep the
+one-engine-per-data-dir rule and both are found by `task-dashboard info`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from desktop_app import discovery
+from desktop_app.discovery import EngineLock, Instance
+from desktop_app.server import ServerThread, bind_socket
+from web import __version__
+from web.app import create_app
+from web.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyRunning(RuntimeError):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            f"another Task Dashboard already runs on {settings.data_dir} "
+            "(`task-dashboard info` shows where)"
+        )
+
+
+@dataclass(frozen=True)
+class Hosted:
+    server: ServerThread
+    instance: Instance  # as published in instance.json
+
+
+@contextmanager
+def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[Hosted]:
+    """Serve `settings` until the block ends; the server is answering when it is entered.
+
+    Raises AlreadyRunning when another process holds the data dir, ServerStartError when
+    the port cannot be bound or the app does not start.
+    """
+    lock = EngineLock(settings.data_dir)
+    if not lock.acquire():
+        raise AlreadyRunning(settings)
+    try:
+        sock = bind_socket(settings.host, settings.port)
+        settings = replace(settings, port=sock.getsockname()[1])
+        server = ServerThread(create_app(settings), sock)
+        server.start(start_timeout)
+        instance = Instance(
+            url=server.url,
+            port=server.port,
+            pid=os.getpid(),
+            token_path=str(settings.token_path) if settings.auth else None,
+            version=__version__,
+        )
+        discovery.publish(settings.instance_path, instance)
+        log.info("serving %s on %s (pid %d)", settings.data_dir, server.url, instance.pid)
+        try:
+            yield Hosted(server, instance)
+        finally:
+            server.stop()
+            discovery.withdraw(settings.instance_path, instance.pid)
+            log.info("stopped serving %s", settings.data_dir)
+    finally:
+        lock.release()
+
+
+def wait_for_stop_signal(still_running: Callable[[], bool] = lambda: True) -> None:
+    """Block the main thread until Ctrl+C or SIGTERM (or until still_running() says no)."""
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    # The timeout lets Python run the signal handlers and re-check still_running().
+    while not stopped.wait(0.5) and still_running():
+        pass

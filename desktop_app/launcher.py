@@ -1,0 +1,127 @@
+"""`task-dashboard` with no arguments: the engine in this process, the dashboard in a window.
+
+The window part is a Front handed in by the caller (a pywebview window, the default
+browser when there is no GUI, or a fake in tests), so everything here runs without a
+display. The order matters: the server answers before the front is shown, and the front
+has closed before the server stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from desktop_app import discovery
+from desktop_app.client import ClientError, InstanceClient
+from desktop_app.discovery import Instance
+from desktop_app.hosting import AlreadyRunning, hosted_engine
+from desktop_app.server import ServerStartError, ServerThread
+from desktop_app.testhooks import CommandChannel
+from web.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TITLE = "Task Dashboard"
+# A second launch may find the first one still starting its server.
+WAIT_FOR_OTHER_INSTANCE = 15.0
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str  # signed in: carries ?token= for the first load
+    title: str = TITLE
+    # Set when closing this front stops the engine: how many tasks would be interrupted.
+    running_tasks: Callable[[], int] | None = None
+
+    @property
+    def owns_engine(self) -> bool:
+        return self.running_tasks is not None
+
+
+class Front(Protocol):
+    def show(self, page: Page) -> None:
+        """Show the dashboard; return when the user is done with it (window closed)."""
+
+    def report_error(self, title: str, message: str) -> None:
+        """Tell the user plainly why there is no dashboard."""
+
+
+def launch(
+    settings: Settings,
+    front: Front,
+    *,
+    start_timeout: float = 15.0,
+    hooks: CommandChannel | None = None,
+) -> int:
+    """Run the app until the front is closed; returns the process exit code."""
+    try:
+        with hosted_engine(settings, start_timeout) as hosted:
+            if hooks is not None:
+                _register_server_probes(hooks, hosted.server)
+            front.show(_own_page(hosted.instance))
+        return 0
+    except AlreadyRunning:
+        return _show_other_instance(settings, front)
+    except ServerStartError as exc:
+        log.error("cannot start: %s", exc)
+        front.report_error(f"{TITLE} could not start", f"{exc}\n\nLogs: {settings.log_dir}")
+        return 1
+
+
+def quit_question(running: int) -> str:
+    tasks = "1 task is" if running == 1 else f"{running} tasks are"
+    return f"{tasks} still running. Quit anyway? They will be recorded as interrupted."
+
+
+def _own_page(instance: Instance) -> Page:
+    client = InstanceClient(instance.url, instance.token())
+    return Page(instance.dashboard_url(), running_tasks=_count_or_zero(client))
+
+
+def _count_or_zero(client: InstanceClient) -> Callable[[], int]:
+    def running_tasks() -> int:
+        try:
+            return client.running_count()
+        except ClientError as exc:  # a server that cannot answer has nothing left to lose
+            log.warning("cannot count running tasks: %s", exc)
+            return 0
+
+    return running_tasks
+
+
+def _show_other_instance(settings: Settings, front: Front) -> int:
+    found = discovery.wait_for(settings.instance_path, WAIT_FOR_OTHER_INSTANCE)
+    if found is None:
+        front.report_error(
+            f"{TITLE} is already starting",
+            f"Another {TITLE} holds {settings.data_dir} but has not answered within "
+            f"{WAIT_FOR_OTHER_INSTANCE:.0f} s. Logs: {settings.log_dir}",
+        )
+        return 1
+    log.info("opening a window on the running instance %s (pid %d)", found.url, found.pid)
+    front.show(Page(found.dashboard_url()))
+    return 0
+
+
+def _register_server_probes(hooks: CommandChannel, server: ServerThread) -> None:
+    # Reading a set's length from another thread is safe; nothing is changed.
+    hooks.register("ws_clients", lambda _args: server.app.state.hub.subscriber_count)
+
+
+def main() -> int:
+    """The double-click entry point: a window if one can open, else the browser."""
+    from desktop_app.browser import BrowserFront
+    from desktop_app.logs import setup_logging
+    from desktop_app.window import GuiUnavailable, NativeWindow, find_gui
+
+    settings = Settings(port=0)  # the OS picks a free port; discovery tells scripts which
+    setup_logging(settings.log_dir)
+    hooks = CommandChannel.from_env()
+    front: Front
+    try:
+        front = NativeWindow(find_gui(), hooks)
+    except GuiUnavailable as exc:
+        front = BrowserFront(str(exc))
+    return launch(settings, front, hooks=hooks)

@@ -1,0 +1,127 @@
+"""The native window: pywebview on GTK (the system WebKit) or Qt.
+
+find_gui() answers, before anything is shown, whether a window can open at all: GTK
+ends the process when it has no display, so that must be known first.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import sys
+from importlib.resources import files
+from typing import Any
+
+from desktop_app.launcher import Page, quit_question
+from desktop_app.testhooks import CommandChannel
+
+log = logging.getLogger(__name__)
+
+ICON = files("desktop_app") / "assets" / "icon.png"
+SIZE = (1180, 780)
+MIN_SIZE = (720, 480)
+
+
+class GuiUnavailable(RuntimeError):
+    """No window can open here; the message says why and what to install."""
+
+
+def find_gui() -> str:
+    """The pywebview backend to use ("gtk" or "qt"); GTK first, PYWEBVIEW_GUI honoured."""
+    if sys.platform.startswith("linux") and not _has_display():
+        raise GuiUnavailable("there is no display ($DISPLAY and $WAYLAND_DISPLAY are unset)")
+    from webview import WebViewException
+    from webview.guilib import initialize
+
+    try:
+        gui = initialize(os.environ.get("PYWEBVIEW_GUI"))  # type: ignore[arg-type]
+    except WebViewException:
+        raise GuiUnavailable(
+            "no GUI backend is installed: `pip install 'task-dashboard[gtk]'` "
+            "(or `[qt]`); see docs/desktop.md"
+        ) from None
+    name = gui.__name__.rsplit(".", 1)[-1]
+    if name == "gtk":
+        from gi.repository import Gtk
+
+        if not Gtk.init_check()[0]:
+            raise GuiUnavailable(f"cannot open the display {os.environ.get('DISPLAY', '')!r}")
+    return name
+
+
+def _has_display() -> bool:
+    offscreen_qt = os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or offscreen_qt)
+
+
+class NativeWindow:
+    """A Front (see launcher.py) that shows the page in a pywebview window."""
+
+    def __init__(self, gui: str, hooks: CommandChannel | None = None) -> None:
+        self.gui = gui
+        self.hooks = hooks
+        # Set by the `close` test hook: close without asking (nobody is there to answer).
+        self._closing_without_asking = False
+
+    def show(self, page: Page) -> None:
+        import webview
+
+        window = webview.create_window(
+            page.title,
+            page.url,
+            width=SIZE[0],
+            height=SIZE[1],
+            min_size=MIN_SIZE,
+        )
+        if page.owns_engine:
+            window.events.closing += lambda: self._prepare_close(window, page)
+        self._start(window)
+
+    def report_error(self, title: str, message: str) -> None:
+        import webview
+
+        body = html.escape(message).replace("\n", "<br>")
+        webview.create_window(
+            title,
+            html=f"<body style='font:15px sans-serif;padding:1.5em'><h3>{html.escape(title)}</h3>"
+            f"<p>{body}</p></body>",
+            width=560,
+            height=260,
+        )
+        self._start(None)
+
+    def _prepare_close(self, window: Any, page: Page) -> None:
+        # Runs on the GUI thread inside pywebview's close handling, just before it decides
+        # whether to show its confirm-close dialog: set that dialog's switch and text.
+        assert page.running_tasks is not None
+        running = 0 if self._closing_without_asking else page.running_tasks()
+        window.confirm_close = running > 0
+        window.localization["global.quitConfirmation"] = quit_question(running)
+
+    def _start(self, window: Any) -> None:
+        import webview
+
+        hooks = self.hooks if window is not None else None
+        if hooks is not None:
+            self._register_hooks(hooks, window)
+        webview.start(
+            self._hooks_ready if hooks is not None else None,
+            gui=self.gui,  # type: ignore[arg-type]
+            icon=str(ICON),
+            private_mode=True,  # the token cookie lives for this window only
+        )
+
+    def _register_hooks(self, hooks: CommandChannel, window: Any) -> None:
+        def close(_args: dict[str, Any]) -> None:
+            self._closing_without_asking = True
+            window.destroy()
+
+        hooks.register("eval", lambda args: window.evaluate_js(args["js"]))
+        hooks.register("close", close)
+        window.events.loaded += lambda: hooks.emit("loaded", url=window.get_current_url())
+
+    def _hooks_ready(self) -> None:
+        assert self.hooks is not None
+        self.hooks.start()
+        self.hooks.emit("window", gui=self.gui)
