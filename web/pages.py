@@ -26,10 +26,14 @@ async def root() -> RedirectResponse:
 
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard(request: Request) -> HTMLResponse:
+    auth = request.app.state.settings.auth
+    # The page is only served to authenticated clients; the API panel shows this token so
+    # scripts can be pointed at this instance (JS cannot read the HttpOnly cookie).
+    token = request.app.state.token if auth else ""
     response = templates.TemplateResponse(
         request,
         "dashboard.html",
-        {"version": __version__, "auth": request.app.state.settings.auth},
+        {"version": __version__, "auth": auth, "token": token},
     )
     response.headers["cache-control"] = "no-store"
     response.headers["referrer-policy"] = "no-referrer"

@@ -1,0 +1,58 @@
+"""A task history written straight into a data dir, before a server opens it.
+
+Used by the browser tests and bench/dashboard_render.py: 10,000 tasks through the API would
+take longer than the test itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from web.store import Store
+from web.tasks.model import Task, TaskStatus
+
+NAMES = ("Nightly backup", "Re-index search", "Resize images", "Export report", "Sync mailbox")
+# Finished statuses only: a stored "running" task becomes "interrupted" when the server starts.
+CYCLE = (
+    TaskStatus.COMPLETED,
+    TaskStatus.COMPLETED,
+    TaskStatus.COMPLETED,
+    TaskStatus.FAILED,
+    TaskStatus.CANCELLED,
+    TaskStatus.INTERRUPTED,
+)
+
+
+def history_task(i: int, now: float) -> Task:
+    """Task number i of a history; created_at grows with i, so task 0 is the oldest."""
+    status = CYCLE[i % len(CYCLE)]
+    created = now - 86_400 + i * 5
+    duration = float(30 + (i * 37) % 600)
+    ran = duration if status is TaskStatus.COMPLETED else duration * 0.4
+    return Task(
+        task_id=hashlib.sha256(str(i).encode()).hexdigest()[:32],
+        name=f"{NAMES[i % len(NAMES)]} #{i}",
+        kind="timer",
+        duration=duration,
+        status=status,
+        created_at=created,
+        started_at=created + 1,
+        finished_at=created + 1 + ran,
+        progress=1.0 if status is TaskStatus.COMPLETED else 0.4,
+        error={
+            TaskStatus.FAILED: "disk quota exceeded on /var/backups",
+            TaskStatus.INTERRUPTED: "the app stopped while this task was running",
+        }.get(status),
+    )
+
+
+def seed_history(db_path: Path, count: int) -> None:
+    now = time.time()
+    store = Store.open(db_path)
+    try:
+        for i in range(count):
+            store.insert(history_task(i, now))
+    finally:
+        store.close()
