@@ -63,7 +63,7 @@ def test_status_lists_newest_first_with_counts_filters_and_paging(client: TestCl
     assert [t["task_id"] for t in body["tasks"]] == ids[::-1]
     assert body["total"] == 5
     assert body["counts"] == {
-        "scheduled": 0, "queued": 0, "running": 4, "completed": 0,
+        "scheduled": 0, "queued": 0, "running": 4, "paused": 0, "completed": 0,
         "cancelled": 1, "failed": 0, "interrupted": 0,
     }  # fmt: skip
     running = client.get("/tasks/status", params={"status": "running,queued"}).json()

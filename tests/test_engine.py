@@ -14,7 +14,7 @@ import pytest
 from web.clock import ManualClock, settle
 from web.realtime import Hub
 from web.store import Store
-from web.tasks.engine import NewTask, TaskEngine, TaskNotFound, UnknownKind
+from web.tasks.engine import InvalidTask, NewTask, TaskEngine, TaskNotFound
 from web.tasks.kinds import RunContext, default_kinds
 from web.tasks.model import IllegalTransition, Task, TaskStatus
 
@@ -29,6 +29,7 @@ def anyio_backend() -> str:
 
 class Boom:
     name = "boom"
+    resumable = False
 
     async def run(self, task: Task, ctx: RunContext) -> None:
         await ctx.clock.sleep(1)
@@ -167,7 +168,7 @@ async def test_failing_kind_records_the_error(rig: Rig) -> None:
 async def test_unknown_task_and_kind(rig: Rig) -> None:
     with pytest.raises(TaskNotFound):
         rig.engine.cancel("nope")
-    with pytest.raises(UnknownKind, match="known kinds: boom, timer"):
+    with pytest.raises(InvalidTask, match="known kinds: boom, timer"):
         rig.engine.add(NewTask(duration=1, kind="nope"))
 
 
@@ -296,6 +297,6 @@ async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
     assert [t.task_id for t in page] == [ids[1], ids[0]]
     assert total == 2
     assert rig.engine.counts() == {
-        "scheduled": 0, "queued": 0, "running": 3, "completed": 2,
+        "scheduled": 0, "queued": 0, "running": 3, "paused": 0, "completed": 2,
         "cancelled": 0, "failed": 0, "interrupted": 0,
     }  # fmt: skip

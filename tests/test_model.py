@@ -20,7 +20,8 @@ LEGAL = {
     (S.SCHEDULED, S.QUEUED), (S.SCHEDULED, S.CANCELLED), (S.SCHEDULED, S.FAILED),
     (S.QUEUED, S.RUNNING), (S.QUEUED, S.CANCELLED), (S.QUEUED, S.FAILED),
     (S.RUNNING, S.COMPLETED), (S.RUNNING, S.CANCELLED), (S.RUNNING, S.FAILED),
-    (S.RUNNING, S.INTERRUPTED),
+    (S.RUNNING, S.INTERRUPTED), (S.RUNNING, S.PAUSED),
+    (S.PAUSED, S.QUEUED), (S.PAUSED, S.CANCELLED),
 }  # fmt: skip
 
 
@@ -64,7 +65,8 @@ def test_public_object_has_the_contract_keys_and_iso_times() -> None:
     task = transition(make(S.QUEUED), S.RUNNING, started_at=1_800_000_000.5)
     assert set(task.public) == {
         "task_id", "name", "kind", "duration", "status", "progress", "priority",
-        "created_at", "run_at", "started_at", "finished_at", "error",
+        "created_at", "run_at", "started_at", "finished_at", "error", "after", "retry_of",
+        "queue_position",
     }  # fmt: skip
     assert task.public["started_at"] == "2027-01-15T08:00:00.500Z"
     assert task.public["finished_at"] is None

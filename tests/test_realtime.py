@@ -48,7 +48,12 @@ def is_task(task_id: str, status: str):
 def test_snapshot_then_deltas_for_add_progress_and_cancel(live_server: LiveServer) -> None:
     with live_server.client() as http, open_ws(live_server) as ws:
         first = next_message(ws)
-        assert first == {"type": "snapshot", "seq": first["seq"], "tasks": []}
+        assert first == {
+            "type": "snapshot",
+            "seq": first["seq"],
+            "settings": {"max_concurrent": None, "queue_paused": False},
+            "tasks": [],
+        }
         task = http.post("/tasks/add", json={"duration": 10, "name": "watch me"}).json()
         running = wait_for(ws, is_task(task["task_id"], "running"))
         assert running["seq"] > first["seq"]

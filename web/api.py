@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from web import __version__
-from web.schemas import AddTask, CancelTask, Health, Problem, Removed, TaskList, TaskOut
+from web.schemas import (
+    AddTask,
+    CancelTask,
+    Health,
+    Problem,
+    QueueSettingsBody,
+    Removed,
+    Reprioritize,
+    TaskList,
+    TaskOut,
+)
 from web.tasks.engine import NewTask, TaskEngine
 from web.tasks.model import Task, TaskStatus
 
@@ -17,33 +28,31 @@ router = APIRouter()
 # Routes are `async def` on purpose: the engine lives on the event loop and is not
 # thread-safe, so no route may run in the threadpool.
 
-ERRORS = {
+COMMON = {
+    400: {"model": Problem, "description": "Host header not allowed."},
     401: {"model": Problem, "description": "Missing or wrong token."},
     403: {"model": Problem, "description": "Cross-origin request refused."},
-    400: {"model": Problem, "description": "Host header not allowed."},
+    413: {"model": Problem, "description": "Request body too large."},
 }
+INVALID = {422: {"description": "Invalid input; `detail` says which field and why."}}
 NOT_FOUND = {404: {"model": Problem, "description": "No task with that id."}}
-CONFLICT = {409: {"model": Problem, "description": "The task is already finished."}}
+CONFLICT = {409: {"model": Problem, "description": "The task is in the wrong state for this."}}
+ON_TASK = {**COMMON, **INVALID, **NOT_FOUND, **CONFLICT}
 
 
-def engine(request: Request) -> TaskEngine:
+def get_engine(request: Request) -> TaskEngine:
     return request.app.state.engine
 
 
-Engine = Annotated[TaskEngine, Depends(engine)]
+Engine = Annotated[TaskEngine, Depends(get_engine)]
 
 
-def task_response(task: Task, status_code: int = 200) -> Response:
+def task_response(engine: TaskEngine, task: Task, status_code: int = 200) -> Response:
     # The task's JSON is cached per version; skipping re-validation keeps big lists cheap.
-    return Response(task.json, status_code=status_code, media_type="application/json")
+    return Response(engine.render(task), status_code=status_code, media_type="application/json")
 
 
-@router.post(
-    "/tasks/add",
-    status_code=201,
-    response_model=TaskOut,
-    responses={**ERRORS, 422: {"description": "Invalid body; detail says which field."}},
-)
+@router.post("/tasks/add", status_code=201, response_model=TaskOut, responses={**COMMON, **INVALID})
 async def add_task(body: AddTask, engine: Engine) -> Response:
     spec = NewTask(
         duration=body.duration,
@@ -52,13 +61,14 @@ async def add_task(body: AddTask, engine: Engine) -> Response:
         priority=body.priority,
         delay=body.delay,
         run_at=body.run_at.timestamp() if body.run_at else None,
+        after=tuple(body.after),
     )
-    return task_response(engine.add(spec), 201)
+    return task_response(engine, engine.add(spec), 201)
 
 
-@router.post("/tasks/cancel", response_model=TaskOut, responses={**ERRORS, **NOT_FOUND, **CONFLICT})
+@router.post("/tasks/cancel", response_model=TaskOut, responses=ON_TASK)
 async def cancel_task(body: CancelTask, engine: Engine) -> Response:
-    return task_response(engine.cancel(body.task_id))
+    return task_response(engine, engine.cancel(body.task_id))
 
 
 def parse_statuses(
@@ -80,7 +90,7 @@ def parse_statuses(
     return wanted
 
 
-@router.get("/tasks/status", response_model=TaskList, responses=ERRORS)
+@router.get("/tasks/status", response_model=TaskList, responses={**COMMON, **INVALID})
 async def list_tasks(
     engine: Engine,
     statuses: Annotated[list[TaskStatus] | None, Depends(parse_statuses)],
@@ -88,20 +98,67 @@ async def list_tasks(
     offset: Annotated[int, Query(ge=0, description="Tasks to skip (newest first).")] = 0,
 ) -> Response:
     page, total = engine.page(statuses, limit, offset)
+    tasks = ",".join(engine.render(t) for t in page)
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
-    body = f'{{"tasks":[{",".join(t.json for t in page)}],"counts":{{{counts}}},"total":{total}}}'
+    body = f'{{"tasks":[{tasks}],"counts":{{{counts}}},"total":{total}}}'
     return Response(body, media_type="application/json")
 
 
-@router.delete("/tasks/finished", response_model=Removed, responses=ERRORS)
+@router.delete("/tasks/finished", response_model=Removed, responses=COMMON)
 async def clear_finished(engine: Engine) -> Removed:
     ids = engine.clear_finished()
     return Removed(removed=len(ids), task_ids=ids)
 
 
-@router.get("/tasks/{task_id}", response_model=TaskOut, responses={**ERRORS, **NOT_FOUND})
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses={**COMMON, **NOT_FOUND})
 async def get_task(task_id: str, engine: Engine) -> Response:
-    return task_response(engine.get(task_id))
+    return task_response(engine, engine.get(task_id))
+
+
+@router.post("/tasks/{task_id}/pause", response_model=TaskOut, responses=ON_TASK)
+async def pause_task(task_id: str, engine: Engine) -> Response:
+    return task_response(engine, engine.pause(task_id))
+
+
+@router.post("/tasks/{task_id}/resume", response_model=TaskOut, responses=ON_TASK)
+async def resume_task(task_id: str, engine: Engine) -> Response:
+    return task_response(engine, engine.resume(task_id))
+
+
+@router.post("/tasks/{task_id}/retry", status_code=201, response_model=TaskOut, responses=ON_TASK)
+async def retry_task(task_id: str, engine: Engine) -> Response:
+    return task_response(engine, engine.retry(task_id), 201)
+
+
+@router.post("/tasks/{task_id}/priority", response_model=TaskOut, responses=ON_TASK)
+async def reprioritize_task(task_id: str, body: Reprioritize, engine: Engine) -> Response:
+    return task_response(engine, engine.set_priority(task_id, body.priority, front=body.front))
+
+
+@router.get("/settings", response_model=QueueSettingsBody, responses=COMMON)
+async def get_settings(engine: Engine) -> dict:
+    return engine.queue.public
+
+
+@router.put("/settings", response_model=QueueSettingsBody, responses={**COMMON, **INVALID})
+async def put_settings(body: QueueSettingsBody, engine: Engine) -> dict:
+    given = body.model_dump(exclude_unset=True)
+    changes: dict[str, object] = {}
+    if "max_concurrent" in given:
+        changes["max_concurrent"] = given["max_concurrent"]
+    if "queue_paused" in given:
+        changes["paused"] = given["queue_paused"]
+    return engine.configure(dataclasses.replace(engine.queue, **changes)).public
+
+
+@router.post("/queue/pause", response_model=QueueSettingsBody, responses=COMMON)
+async def pause_queue(engine: Engine) -> dict:
+    return engine.configure(dataclasses.replace(engine.queue, paused=True)).public
+
+
+@router.post("/queue/resume", response_model=QueueSettingsBody, responses=COMMON)
+async def resume_queue(engine: Engine) -> dict:
+    return engine.configure(dataclasses.replace(engine.queue, paused=False)).public
 
 
 @router.get("/healthz", response_model=Health)

@@ -82,8 +82,18 @@ class Hub:
         for sub in self._subscribers:
             sub.offer(f"removed:{self.seq}", message)
 
-    def snapshot_message(self, task_jsons: list[str]) -> str:
-        return f'{{"type":"snapshot","seq":{self.seq},"tasks":[{",".join(task_jsons)}]}}'
+    def publish_settings(self, settings: dict) -> None:
+        """The queue settings changed (limit, paused); coalesced like a task's changes."""
+        self.seq += 1
+        message = json.dumps({"type": "settings", "seq": self.seq, "settings": settings})
+        for sub in self._subscribers:
+            sub.offer("settings", message)
+
+    def snapshot_message(self, task_jsons: list[str], settings: dict) -> str:
+        return (
+            f'{{"type":"snapshot","seq":{self.seq},"settings":{json.dumps(settings)},'
+            f'"tasks":[{",".join(task_jsons)}]}}'
+        )
 
     def close_all(self) -> None:
         for sub in list(self._subscribers):

@@ -33,6 +33,11 @@ class AddTask(BaseModel):
     run_at: datetime | None = Field(
         None, description="Queue at this time (ISO 8601; no zone means UTC)."
     )
+    after: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Start only after these tasks completed; fail if one of them does not.",
+    )
 
     @field_validator("run_at")
     @classmethod
@@ -61,6 +66,30 @@ class CancelTask(BaseModel):
     task_id: str = Field(min_length=1, max_length=100)
 
 
+class Reprioritize(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int | None = Field(None, strict=True, ge=-1000, le=1000)
+    front: bool = Field(False, description="Put it ahead of every waiting task.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Reprioritize:
+        if (self.priority is None) == (not self.front):
+            raise ValueError('give either "priority": n or "front": true')
+        return self
+
+
+class QueueSettingsBody(BaseModel):
+    """Both optional in PUT: what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_concurrent: int | None = Field(
+        None, strict=True, ge=1, le=100_000, description="Tasks run at once; null: no limit."
+    )
+    queue_paused: bool = Field(False, strict=True, description="While true nothing new starts.")
+
+
 class TaskOut(BaseModel):
     """The task object. Timestamps are ISO 8601 UTC."""
 
@@ -76,6 +105,9 @@ class TaskOut(BaseModel):
     started_at: str | None
     finished_at: str | None
     error: str | None
+    after: list[str]
+    retry_of: str | None
+    queue_position: int | None = Field(description="1 = next to start; null unless queued.")
 
 
 class TaskList(BaseModel):

@@ -39,6 +39,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX tasks_status ON tasks(status);
     """,
+    """
+    ALTER TABLE tasks ADD COLUMN after TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tasks ADD COLUMN elapsed REAL NOT NULL DEFAULT 0;
+    ALTER TABLE tasks ADD COLUMN retry_of TEXT;
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 )
 
 COLUMNS = (
@@ -185,6 +191,17 @@ class Store:
                 self._conn.executemany("DELETE FROM tasks WHERE task_id = ?", ids)
         except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from exc
+
+    def load_settings(self) -> dict[str, object]:
+        rows = self._conn.execute("SELECT key, value FROM settings")
+        return {key: json.loads(value) for key, value in rows}
+
+    def save_setting(self, key: str, value: object) -> None:
+        self._write(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value)),
+        )
 
     def _write(self, sql: str, params: tuple) -> None:
         try:

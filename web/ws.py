@@ -14,7 +14,7 @@ router = APIRouter()
 
 
 def snapshot(hub: Hub, engine: TaskEngine) -> str:
-    return hub.snapshot_message([t.json for t in engine.all_tasks()])
+    return hub.snapshot_message([engine.render(t) for t in engine.all_tasks()], engine.queue.public)
 
 
 @router.websocket("/ws")

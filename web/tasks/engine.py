@@ -1,31 +1,41 @@
-"""TaskEngine: adds, runs, cancels and lists tasks; the single writer of task state.
+"""TaskEngine: adds, runs, pauses, cancels and lists tasks; the single writer of task state.
 
-Every change goes the same way: transition() makes the new Task, the store commits it,
-the in-memory index takes it, and only then the hub publishes it (persist, then publish).
-The engine owns every asyncio task it starts (runners, start-time waits, the progress
-flusher) and cancels and awaits all of them in stop().
+Every change goes the same way: transition() (or a plain field change) makes the new
+Task, the store commits it, the in-memory index takes it, and only then the hub publishes
+it (persist, then publish). The engine owns every asyncio task it starts (runners,
+start-time waits, the progress flusher) and cancels and awaits all of them in stop().
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
+import dataclasses
 import itertools
+import json
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from web.clock import Clock
 from web.realtime import Hub
 from web.store import Store, StoreError
 from web.tasks.kinds import Kind, RunContext
 from web.tasks.model import Task, TaskStatus, transition
+from web.tasks.queue import WaitingLine
 
 log = logging.getLogger(__name__)
+S = TaskStatus
 
 INTERRUPTED_ERROR = "the app stopped while this task was running"
+WAITING = frozenset({S.SCHEDULED, S.QUEUED})
+BLOCKED_BECAUSE = {
+    S.FAILED: "failed",
+    S.CANCELLED: "was cancelled",
+    S.INTERRUPTED: "was interrupted",
+}
 
 
 class TaskNotFound(LookupError):
@@ -34,8 +44,12 @@ class TaskNotFound(LookupError):
         super().__init__(f"no task with id {task_id!r}")
 
 
-class UnknownKind(ValueError):
-    pass
+class TaskConflict(Exception):
+    """The task exists but is in the wrong state for what was asked (HTTP 409)."""
+
+
+class InvalidTask(ValueError):
+    """What was asked for cannot be a task (HTTP 422): unknown kind, unknown dependency."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,18 @@ class NewTask:
     priority: int = 0
     delay: float | None = None
     run_at: float | None = None
+    after: tuple[str, ...] = ()
+    retry_of: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    max_concurrent: int | None = None  # None: no limit
+    paused: bool = False
+
+    @property
+    def public(self) -> dict[str, Any]:
+        return {"max_concurrent": self.max_concurrent, "queue_paused": self.paused}
 
 
 def new_task_id() -> str:
@@ -71,38 +97,46 @@ class TaskEngine:
         self._clock = clock
         self._kinds = kinds
         self._new_id = new_id
-        self.max_concurrent = max_concurrent
+        # Given at start-up (e.g. `serve --max-concurrent`): overrides the stored setting.
+        self._initial_limit = max_concurrent
         self._progress_interval = progress_interval
-        self._tasks: dict[str, Task] = {}  # insertion order = creation order
+        self.queue = QueueSettings()
+        self._tasks: dict[str, Task] = {}  # insertion order = submission order
+        self._order: dict[str, int] = {}
         self._counts: Counter[TaskStatus] = Counter()
-        # Waiting tasks: (-priority, arrival, task_id); stale entries are skipped on pop.
-        self._queue: list[tuple[int, int, str]] = []
-        self._arrival = itertools.count()
+        self._line = WaitingLine()
+        self._dependents: defaultdict[str, set[str]] = defaultdict(set)
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._run_started: dict[str, float] = {}  # monotonic start of the current run
         self._progress: dict[str, float] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._releasing: deque[str] | None = None
+        self._submitted = itertools.count()
         self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the history; what was running when the app stopped becomes interrupted."""
+        stored = self._store.load_settings()
+        self.queue = QueueSettings(
+            max_concurrent=stored.get("max_concurrent"),  # type: ignore[arg-type]
+            paused=bool(stored.get("queue_paused", False)),
+        )
+        if self._initial_limit is not None:
+            self._save_queue(dataclasses.replace(self.queue, max_concurrent=self._initial_limit))
         now = self._clock.now()
         interrupted = []
         for task in self._store.load_all():
-            if task.status is TaskStatus.RUNNING:
-                task = transition(
-                    task, TaskStatus.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR
-                )
+            if task.status is S.RUNNING:
+                task = transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
                 interrupted.append(task)
             self._remember(task)
         self._store.update_many(interrupted)
-        for task in self._tasks.values():
-            if task.status is TaskStatus.SCHEDULED:
-                self._arm(task)
-            elif task.status is TaskStatus.QUEUED:
-                self._enqueue(task)
+        for task in list(self._tasks.values()):
+            if task.status is S.SCHEDULED:
+                self._release_if_ready(task.task_id)
         self._flusher = asyncio.create_task(self._flush_loop(), name="progress-flusher")
         self._dispatch()
 
@@ -115,9 +149,9 @@ class TaskEngine:
         self.flush_progress()
         now = self._clock.now()
         self._commit_many(
-            transition(t, TaskStatus.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
+            transition(t, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
             for t in self._tasks.values()
-            if t.status is TaskStatus.RUNNING
+            if t.status is S.RUNNING
         )
         owned = [*self._runners.values(), *self._timers.values()]
         for job in owned:
@@ -128,51 +162,115 @@ class TaskEngine:
 
     def add(self, spec: NewTask) -> Task:
         if spec.kind not in self._kinds:
-            raise UnknownKind(
-                f"unknown kind {spec.kind!r}; known kinds: {', '.join(sorted(self._kinds))}"
-            )
+            known = ", ".join(sorted(self._kinds))
+            raise InvalidTask(f"unknown kind {spec.kind!r}; known kinds: {known}")
+        missing = [d for d in spec.after if d not in self._tasks]
+        if missing:
+            raise InvalidTask(f"`after` names unknown task ids: {', '.join(missing)}")
         now = self._clock.now()
-        run_at = (
-            spec.run_at if spec.run_at is not None else (now + spec.delay if spec.delay else None)
-        )
-        waiting = run_at is not None and run_at > now
+        run_at = spec.run_at
+        if run_at is None and spec.delay:
+            run_at = now + spec.delay
         task = Task(
             task_id=self._new_id(),
             name=spec.name,
             kind=spec.kind,
             duration=spec.duration,
-            status=TaskStatus.SCHEDULED if waiting else TaskStatus.QUEUED,
+            status=S.SCHEDULED,
             created_at=now,
             priority=spec.priority,
             run_at=run_at,
+            # Order kept, duplicates dropped; a new id cannot be named, so no cycle can form.
+            after=tuple(dict.fromkeys(spec.after)),
+            retry_of=spec.retry_of,
         )
+        if not self._waits(task):
+            task = dataclasses.replace(task, status=S.QUEUED)
         self._store.insert(task)
         self._publish(task)
-        if waiting:
-            self._arm(task)
-        else:
-            self._enqueue(task)
-            self._dispatch()
+        if task.status is S.SCHEDULED:
+            self._release_if_ready(task.task_id)
+        self._dispatch()
         return self._tasks[task.task_id]
 
     def cancel(self, task_id: str) -> Task:
         """Immediate: the answer already says cancelled; the runner unwinds afterwards."""
-        task = transition(self.get(task_id), TaskStatus.CANCELLED, finished_at=self._clock.now())
-        self._progress.pop(task_id, None)
-        self._commit(task)
-        for owned in (self._runners, self._timers):
-            job = owned.get(task_id)
-            if job is not None:
-                job.cancel()
+        task = self.get(task_id)
+        cancelled = transition(task, S.CANCELLED, finished_at=self._clock.now())
+        self._commit(dataclasses.replace(cancelled, elapsed=task.elapsed + self._end_run(task_id)))
         self._dispatch()
-        return task
+        return self._tasks[task_id]
+
+    def pause(self, task_id: str) -> Task:
+        """Stop a running task part-way; it keeps its progress and frees its slot."""
+        task = self.get(task_id)
+        if task.status is S.RUNNING and not self._kinds[task.kind].resumable:
+            raise TaskConflict(f"tasks of kind {task.kind!r} cannot be paused")
+        progress = self._progress.get(task_id, task.progress)
+        paused = transition(task, S.PAUSED).with_progress(progress)
+        paused = dataclasses.replace(paused, elapsed=task.elapsed + self._end_run(task_id))
+        self._commit(paused)
+        self._dispatch()
+        return paused
+
+    def resume(self, task_id: str) -> Task:
+        """Back in line; it continues where it stopped when a slot is free."""
+        self._commit(transition(self.get(task_id), S.QUEUED))
+        self._dispatch()
+        return self._tasks[task_id]
+
+    def retry(self, task_id: str) -> Task:
+        """Run a finished task again, as a new task with the same parameters."""
+        old = self.get(task_id)
+        if not old.status.is_final:
+            raise TaskConflict(
+                f"task {task_id} is {old.status}; only finished tasks can be retried"
+            )
+        return self.add(
+            NewTask(
+                duration=old.duration or 0.0,
+                name=old.name,
+                kind=old.kind,
+                priority=old.priority,
+                retry_of=old.task_id,
+            )
+        )
+
+    def set_priority(self, task_id: str, priority: int | None = None, front: bool = False) -> Task:
+        """Re-rank a waiting task; `front` puts it ahead of everything waiting."""
+        task = self.get(task_id)
+        if task.status not in WAITING:
+            raise TaskConflict(
+                f"task {task_id} is {task.status}; only scheduled or queued tasks can be re-ranked"
+            )
+        if front:
+            others = [
+                t.priority for t in self._tasks.values() if t.status in WAITING and t is not task
+            ]
+            priority = max(task.priority, max(others, default=task.priority) + 1)
+        if priority is None:
+            raise InvalidTask("give a priority, or ask for the front of the line")
+        self._commit(dataclasses.replace(task, priority=priority))
+        return self._tasks[task_id]
+
+    def configure(self, settings: QueueSettings) -> QueueSettings:
+        """Change the limit or pause/resume the queue; tasks already running go on."""
+        if settings.max_concurrent is not None and settings.max_concurrent < 1:
+            raise InvalidTask("max_concurrent must be at least 1, or null for no limit")
+        self._save_queue(settings)
+        self._dispatch()
+        return self.queue
 
     def clear_finished(self) -> list[str]:
-        """Forget every task in a final state; returns their ids."""
-        ids = [t.task_id for t in self._tasks.values() if t.status.is_final]
+        """Forget every finished task that no waiting task still runs after; returns the ids."""
+        needed = {d for t in self._tasks.values() if not t.status.is_final for d in t.after}
+        ids = [
+            t.task_id for t in self._tasks.values() if t.status.is_final and t.task_id not in needed
+        ]
         self._store.delete(ids)
         for task_id in ids:
             self._counts[self._tasks.pop(task_id).status] -= 1
+            self._order.pop(task_id, None)
         if ids:
             self._hub.publish_removed(ids)
         return ids
@@ -184,6 +282,13 @@ class TaskEngine:
             return self._tasks[task_id]
         except KeyError:
             raise TaskNotFound(task_id) from None
+
+    def render(self, task: Task) -> str:
+        """The task object as JSON text, with its place in line if it is queued."""
+        if task.status is not S.QUEUED:
+            return task.json
+        position = self._line.position(task.task_id)
+        return json.dumps({**task.public, "queue_position": position}, separators=(",", ":"))
 
     def page(
         self, statuses: Iterable[TaskStatus] | None = None, limit: int = 100, offset: int = 0
@@ -198,24 +303,37 @@ class TaskEngine:
         return matching[offset : offset + limit], len(matching)
 
     def counts(self) -> dict[str, int]:
-        return {s.value: self._counts[s] for s in TaskStatus}
+        return {s.value: self._counts[s] for s in S}
 
     def all_tasks(self) -> list[Task]:
         """Newest first, as the snapshot sends them."""
         return list(reversed(self._tasks.values()))
 
-    # -- internals -------------------------------------------------------------------------
+    # -- bookkeeping -----------------------------------------------------------------------
 
     def _remember(self, task: Task) -> None:
-        old = self._tasks.get(task.task_id)
-        if old is not None:
+        task_id = task.task_id
+        old = self._tasks.get(task_id)
+        if old is None:
+            self._order[task_id] = next(self._submitted)
+            if not task.status.is_final:
+                for dep in task.after:
+                    self._dependents[dep].add(task_id)
+        else:
             self._counts[old.status] -= 1
-        self._tasks[task.task_id] = task
+        self._tasks[task_id] = task
         self._counts[task.status] += 1
+        # The waiting line follows the status: nothing else puts tasks in or takes them out.
+        if task.status is S.QUEUED:
+            self._line.put(task_id, task.priority, self._order[task_id])
+        else:
+            self._line.discard(task_id)
 
     def _publish(self, task: Task) -> None:
         self._remember(task)
-        self._hub.publish(task.task_id, task.json)
+        self._hub.publish(task.task_id, self.render(task))
+        if task.status.is_final:
+            self._release_if_ready(*self._dependents.pop(task.task_id, ()))
 
     def _commit(self, task: Task) -> None:
         self._store.update(task)
@@ -227,63 +345,123 @@ class TaskEngine:
         for task in batch:
             self._publish(task)
 
-    def _enqueue(self, task: Task) -> None:
-        heapq.heappush(self._queue, (-task.priority, next(self._arrival), task.task_id))
+    def _save_queue(self, settings: QueueSettings) -> None:
+        self._store.save_setting("max_concurrent", settings.max_concurrent)
+        self._store.save_setting("queue_paused", settings.paused)
+        self.queue = settings
+        self._hub.publish_settings(settings.public)
 
-    def _dispatch(self) -> None:
-        """Start waiting tasks while there are free slots, highest priority first."""
-        if self._stopping:
+    # -- waiting for time and for other tasks ----------------------------------------------
+
+    def _waits(self, task: Task) -> bool:
+        """Whether a new task must start out scheduled (its time or a dependency)."""
+        future = task.run_at is not None and task.run_at > self._clock.now()
+        return future or any(self._tasks[d].status is not S.COMPLETED for d in task.after)
+
+    def _release_if_ready(self, *task_ids: str) -> None:
+        """Move scheduled tasks on: to queued when their time has come and every task they
+        run after has completed; to failed when one of those can no longer complete.
+
+        A failure releases the failed task's own dependents in turn; they join the work list
+        of the call already running instead of recursing, so long chains are fine."""
+        if self._releasing is not None:
+            self._releasing.extend(task_ids)
             return
-        while self._queue and (
-            self.max_concurrent is None or self._counts[TaskStatus.RUNNING] < self.max_concurrent
-        ):
-            task = self._tasks.get(heapq.heappop(self._queue)[2])
-            if task is None or task.status is not TaskStatus.QUEUED:
-                continue
-            task = transition(task, TaskStatus.RUNNING, started_at=self._clock.now())
-            self._commit(task)
-            self._runners[task.task_id] = asyncio.create_task(
-                self._run(task), name=f"task-{task.task_id}"
-            )
-
-    async def _run(self, task: Task) -> None:
-        ctx = RunContext(task.task_id, self._clock, self._report_progress)
+        self._releasing = work = deque(task_ids)
         try:
-            await self._kinds[task.kind].run(task, ctx)
-        except asyncio.CancelledError:
-            raise  # cancel() or stop() has already recorded what happened
-        except Exception as exc:
-            log.exception("task %s failed", task.task_id)
-            self._finish(task.task_id, TaskStatus.FAILED, error=str(exc) or type(exc).__name__)
-        else:
-            self._finish(task.task_id, TaskStatus.COMPLETED, progress=1.0)
+            while work:
+                task = self._tasks.get(work.popleft())
+                if task is not None and task.status is S.SCHEDULED:
+                    self._release(task)
         finally:
-            self._runners.pop(task.task_id, None)
-            self._dispatch()
+            self._releasing = None
+        self._dispatch()
 
-    def _finish(self, task_id: str, status: TaskStatus, **changes: object) -> None:
-        task = self._tasks.get(task_id)
-        if task is None or task.status is not TaskStatus.RUNNING:
-            return  # cancelled meanwhile: that answer stands
-        self._progress.pop(task_id, None)
-        self._commit(transition(task, status, finished_at=self._clock.now(), **changes))
-
-    def _arm(self, task: Task) -> None:
-        assert task.run_at is not None
-        self._timers[task.task_id] = asyncio.create_task(
-            self._wait_for_start(task.task_id, task.run_at), name=f"start-{task.task_id}"
-        )
+    def _release(self, task: Task) -> None:
+        for dep_id in task.after:
+            dep = self._tasks.get(dep_id)
+            if dep is None or (dep.status.is_final and dep.status is not S.COMPLETED):
+                self._end_run(task.task_id)
+                why = BLOCKED_BECAUSE.get(dep.status if dep else None, "no longer exists")
+                self._commit(
+                    transition(
+                        task,
+                        S.FAILED,
+                        finished_at=self._clock.now(),
+                        error=f"dependency {dep_id} {why}",
+                    )
+                )
+                return
+        if task.run_at is not None and task.run_at > self._clock.now():
+            if task.task_id not in self._timers:
+                self._timers[task.task_id] = asyncio.create_task(
+                    self._wait_for_start(task.task_id, task.run_at), name=f"start-{task.task_id}"
+                )
+        elif all(self._tasks[d].status is S.COMPLETED for d in task.after):
+            self._commit(transition(task, S.QUEUED))
 
     async def _wait_for_start(self, task_id: str, run_at: float) -> None:
         try:
             await self._clock.sleep(run_at - self._clock.now())
-            task = self._tasks.get(task_id)
-            if task is not None and task.status is TaskStatus.SCHEDULED:
-                self._commit(transition(task, TaskStatus.QUEUED))
-                self._enqueue(task)
-                self._dispatch()
         finally:
-            self._timers.pop(task_id, None)
+            if self._timers.get(task_id) is asyncio.current_task():
+                del self._timers[task_id]
+        self._release_if_ready(task_id)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Start waiting tasks while there are free slots, highest priority first."""
+        if self._stopping or self.queue.paused:
+            return
+        limit = self.queue.max_concurrent
+        while (task_id := self._line.first()) is not None and (
+            limit is None or self._counts[S.RUNNING] < limit
+        ):
+            task = transition(self._tasks[task_id], S.RUNNING)
+            if task.started_at is None:
+                task = dataclasses.replace(task, started_at=self._clock.now())
+            self._commit(task)
+            self._run_started[task_id] = self._clock.monotonic()
+            self._runners[task_id] = asyncio.create_task(self._run(task), name=f"task-{task_id}")
+
+    async def _run(self, task: Task) -> None:
+        ctx = RunContext(task.task_id, self._clock, self._report_progress, elapsed=task.elapsed)
+        try:
+            await self._kinds[task.kind].run(task, ctx)
+        except asyncio.CancelledError:
+            raise  # cancel(), pause() or stop() has already recorded what happened
+        except Exception as exc:
+            log.exception("task %s failed", task.task_id)
+            self._finish(task.task_id, S.FAILED, error=str(exc) or type(exc).__name__)
+        else:
+            self._finish(task.task_id, S.COMPLETED, progress=1.0)
+        finally:
+            if self._runners.get(task.task_id) is asyncio.current_task():
+                del self._runners[task.task_id]
+            self._dispatch()
+
+    def _finish(self, task_id: str, status: TaskStatus, **changes: object) -> None:
+        task = self._tasks[task_id]
+        if task.status is not S.RUNNING:
+            return  # cancelled or paused meanwhile: that answer stands
+        elapsed = task.elapsed + self._end_run(task_id)
+        self._commit(
+            transition(task, status, finished_at=self._clock.now(), elapsed=elapsed, **changes)
+        )
+
+    def _end_run(self, task_id: str) -> float:
+        """Stop whatever runs or waits for this task (it unwinds in the background);
+        returns how long the current run lasted."""
+        self._progress.pop(task_id, None)
+        for owned in (self._runners, self._timers):
+            job = owned.get(task_id)
+            if job is not None and job is not asyncio.current_task():
+                job.cancel()
+        started = self._run_started.pop(task_id, None)
+        return 0.0 if started is None else self._clock.monotonic() - started
+
+    # -- progress --------------------------------------------------------------------------
 
     def _report_progress(self, task_id: str, fraction: float) -> None:
         self._progress[task_id] = fraction
@@ -294,7 +472,7 @@ class TaskEngine:
         changed = []
         for task_id, fraction in pending.items():
             task = self._tasks.get(task_id)
-            if task is not None and task.status is TaskStatus.RUNNING:
+            if task is not None and task.status is S.RUNNING:
                 updated = task.with_progress(fraction)
                 if updated.progress != task.progress:
                     changed.append(updated)

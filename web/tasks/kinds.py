@@ -15,9 +15,17 @@ from web.tasks.model import Task
 
 
 class RunContext:
-    def __init__(self, task_id: str, clock: Clock, report: Callable[[str, float], None]) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        clock: Clock,
+        report: Callable[[str, float], None],
+        elapsed: float = 0.0,
+    ) -> None:
         self.task_id = task_id
         self.clock = clock
+        # Seconds this task already ran before (it was paused); resumable kinds go on from it.
+        self.elapsed = elapsed
         self._report = report
 
     def progress(self, fraction: float) -> None:
@@ -27,6 +35,8 @@ class RunContext:
 
 class Kind(Protocol):
     name: str
+    # Can stop part-way (its run() is cancelled) and later go on from ctx.elapsed.
+    resumable: bool
 
     async def run(self, task: Task, ctx: RunContext) -> None: ...
 
@@ -35,13 +45,14 @@ class TimerKind:
     """The seed's task: wait `duration` seconds, reporting progress as time passes."""
 
     name = "timer"
+    resumable = True
 
     async def run(self, task: Task, ctx: RunContext) -> None:
         duration = float(task.duration or 0)
         # About 100 steps, but never more than 4 wake-ups a second (thousands of timers can
         # run at once) and never less than one every 2 s (the bar must visibly move).
         step = min(2.0, max(0.25, duration / 100))
-        start = ctx.clock.monotonic()
+        start = ctx.clock.monotonic() - ctx.elapsed
         while (elapsed := ctx.clock.monotonic() - start) < duration:
             ctx.progress(elapsed / duration)
             await ctx.clock.sleep(min(step, duration - elapsed))

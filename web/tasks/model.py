@@ -15,9 +15,10 @@ from typing import Any
 
 
 class TaskStatus(StrEnum):
-    SCHEDULED = "scheduled"  # waiting for its start time
+    SCHEDULED = "scheduled"  # waiting for its start time or for the tasks it runs after
     QUEUED = "queued"  # waiting for a free slot
     RUNNING = "running"
+    PAUSED = "paused"  # stopped part-way by the user; keeps its progress
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     FAILED = "failed"
@@ -36,7 +37,9 @@ S = TaskStatus
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     S.SCHEDULED: frozenset({S.QUEUED, S.CANCELLED, S.FAILED}),
     S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.FAILED}),
-    S.RUNNING: frozenset({S.COMPLETED, S.CANCELLED, S.FAILED, S.INTERRUPTED}),
+    S.RUNNING: frozenset({S.COMPLETED, S.CANCELLED, S.FAILED, S.INTERRUPTED, S.PAUSED}),
+    # Resuming goes through the queue: a paused task needs a free slot like any other.
+    S.PAUSED: frozenset({S.QUEUED, S.CANCELLED}),
     S.COMPLETED: frozenset(),
     S.CANCELLED: frozenset(),
     S.FAILED: frozenset(),
@@ -76,6 +79,11 @@ class Task:
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    # Tasks that must complete before this one may start.
+    after: tuple[str, ...] = ()
+    # Seconds spent running before the current run (pausing keeps it; resuming adds to it).
+    elapsed: float = 0.0
+    retry_of: str | None = None
 
     def with_progress(self, progress: float) -> Task:
         return dataclasses.replace(self, progress=min(1.0, max(0.0, progress)))
@@ -96,6 +104,11 @@ class Task:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "error": self.error,
+            "after": list(self.after),
+            "retry_of": self.retry_of,
+            # Where a queued task stands in line; it moves as others start, so the engine
+            # fills it in when it renders a queued task (see TaskEngine.render).
+            "queue_position": None,
         }
 
     @cached_property
