@@ -53,6 +53,7 @@ def launch(
     front: Front,
     *,
     start_timeout: float = 15.0,
+    wait_for_other: float = WAIT_FOR_OTHER_INSTANCE,
     hooks: CommandChannel | None = None,
 ) -> int:
     """Run the app until the front is closed; returns the process exit code."""
@@ -63,7 +64,7 @@ def launch(
             front.show(_own_page(hosted.instance))
         return 0
     except AlreadyRunning:
-        return _show_other_instance(settings, front)
+        return _show_other_instance(settings, front, wait_for_other)
     except ServerStartError as exc:
         log.error("cannot start: %s", exc)
         front.report_error(f"{TITLE} could not start", f"{exc}\n\nLogs: {settings.log_dir}")
@@ -91,13 +92,13 @@ def _count_or_zero(client: InstanceClient) -> Callable[[], int]:
     return running_tasks
 
 
-def _show_other_instance(settings: Settings, front: Front) -> int:
-    found = discovery.wait_for(settings.instance_path, WAIT_FOR_OTHER_INSTANCE)
+def _show_other_instance(settings: Settings, front: Front, timeout: float) -> int:
+    found = discovery.wait_for(settings.instance_path, timeout)
     if found is None:
         front.report_error(
             f"{TITLE} is already starting",
             f"Another {TITLE} holds {settings.data_dir} but has not answered within "
-            f"{WAIT_FOR_OTHER_INSTANCE:.0f} s. Logs: {settings.log_dir}",
+            f"{timeout:.0f} s. Logs: {settings.log_dir}",
         )
         return 1
     log.info("opening a window on the running instance %s (pid %d)", found.url, found.pid)

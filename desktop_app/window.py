@@ -95,8 +95,9 @@ class NativeWindow:
         # Runs on the GUI thread inside pywebview's close handling, just before it decides
         # whether to show its confirm-close dialog: set that dialog's switch and text.
         assert page.running_tasks is not None
-        running = 0 if self._closing_without_asking else page.running_tasks()
-        window.confirm_close = running > 0
+        running = page.running_tasks()
+        log.info("closing the window with %d running task(s)", running)
+        window.confirm_close = running > 0 and not self._closing_without_asking
         window.localization["global.quitConfirmation"] = quit_question(running)
 
     def _start(self, window: Any) -> None:
