@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from desktop_app import discovery
 from desktop_app.client import ClientError, InstanceClient
@@ -171,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc)
 
 
-def _fail(error: Any, code: int = 1) -> int:
+def _fail(error: object, code: int = 1) -> int:
     print(f"task-dashboard: {error}", file=sys.stderr)
     return code
 

@@ -10,6 +10,7 @@ import html
 import logging
 import os
 import sys
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
@@ -76,7 +77,11 @@ class NativeWindow:
         )
         if page.owns_engine:
             window.events.closing += lambda: self._prepare_close(window, page)
-        self._start(window)
+        if self.hooks is None:
+            self._run()
+        else:
+            self._register_hooks(self.hooks, window)
+            self._run(self._hooks_ready)
 
     def report_error(self, title: str, message: str) -> None:
         import webview
@@ -89,7 +94,7 @@ class NativeWindow:
             width=560,
             height=260,
         )
-        self._start(None)
+        self._run()
 
     def _prepare_close(self, window: Any, page: Page) -> None:
         # Runs on the GUI thread inside pywebview's close handling, just before it decides
@@ -100,14 +105,12 @@ class NativeWindow:
         window.confirm_close = running > 0 and not self._closing_without_asking
         window.localization["global.quitConfirmation"] = quit_question(running)
 
-    def _start(self, window: Any) -> None:
+    def _run(self, on_started: Callable[[], None] | None = None) -> None:
+        """Run the GUI loop until the last window closes."""
         import webview
 
-        hooks = self.hooks if window is not None else None
-        if hooks is not None:
-            self._register_hooks(hooks, window)
         webview.start(
-            self._hooks_ready if hooks is not None else None,
+            on_started,
             gui=self.gui,  # type: ignore[arg-type]
             icon=str(ICON),
             private_mode=True,  # the token cookie lives for this window only
