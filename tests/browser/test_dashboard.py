@@ -213,7 +213,7 @@ def test_screenshots(settings: Settings, open_dashboard: OpenDashboard, artifact
     try:
         with server.client() as client:
             for duration, name in [
-                (40, "Warm the cache"),
+                (15, "Warm the cache"),
                 (900, "Transcode lecture 12.mp4"),
                 (3600, "Re-index search"),
                 (120, ""),
@@ -223,7 +223,12 @@ def test_screenshots(settings: Settings, open_dashboard: OpenDashboard, artifact
         views = [("light", 1280, False), ("dark", 1280, True), ("narrow", 400, False)]
         for name, width, dark in views:
             page = open_dashboard(server, width=width, height=900, dark=dark)
-            expect(status_of(row_named(page, "Warm the cache"))).to_have_text("Running")
+            warm = row_named(page, "Warm the cache")
+            expect(status_of(warm)).to_have_text("Running")
+            # A bar well on its way shows what the page is for.
+            expect(warm.get_by_role("progressbar")).to_have_attribute(
+                "aria-valuenow", re.compile(r"^[3-9]\d$")
+            )
             path = artifacts / f"dashboard-{name}.png"
             page.screenshot(path=path)
             assert path.stat().st_size > 10_000
