@@ -1,9 +1,16 @@
 // The header's connection pill and the banner shown while the live connection is down.
 // Colours follow data-state in the markup (Tailwind data-[state=...] variants).
 
+const SPOKEN = {
+  connecting: "Connecting",
+  live: "Live updates on",
+  reconnecting: "Connection lost, reconnecting",
+};
+
 export class ConnectionStatus {
-  constructor({ pill, banner, onRetry }) {
+  constructor({ pill, announcer, banner, onRetry }) {
     this.pill = pill;
+    this.announcer = announcer; // a live region: states are announced, countdown ticks are not
     this.label = pill.querySelector("[data-label]");
     this.banner = banner;
     this.bannerText = banner.querySelector("[data-message]");
@@ -18,6 +25,8 @@ export class ConnectionStatus {
     this.state = state;
     this.retryAt = retryAt;
     if (state === "live") this.authLost = false;
+    const spoken = SPOKEN[state];
+    if (this.announcer.textContent !== spoken) this.announcer.textContent = spoken;
     document.documentElement.dataset.connection = state;
     clearInterval(this.countdown);
     // The countdown text changes each second; nothing else needs a timer here.
@@ -28,6 +37,7 @@ export class ConnectionStatus {
   /** The server answers but refuses our cookie: retrying will not help, signing in will. */
   setAuthLost() {
     this.authLost = true;
+    this.announcer.textContent = "Signed out: open the dashboard link again";
     this.#paint();
   }
 

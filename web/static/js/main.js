@@ -55,7 +55,7 @@ function paint() {
       filters,
     }),
   );
-  clearButton.disabled = !store.order.some((id) => FINAL.has(store.get(id).status));
+  clearButton.disabled = ![...FINAL].some((status) => store.counts[status] > 0);
   if (store.loaded && !firstPaintDone) {
     firstPaintDone = true;
     performance.mark("tasks-rendered"); // read by bench/dashboard_render.py
@@ -121,6 +121,7 @@ $("#search").addEventListener("keydown", (event) => {
 
 const connection = new ConnectionStatus({
   pill: $("#connection"),
+  announcer: $("#connection-announcer"),
   banner: $("#connection-banner"),
   onRetry: () => live.retryNow(),
 });

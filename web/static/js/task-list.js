@@ -14,6 +14,7 @@ export class TaskList {
     this.template = template;
     this.rows = new Map(); // task id -> row element in the DOM
     this.rowHeight = 0;
+    this.layoutKey = "";
     WIDE.addEventListener("change", () => {
       this.rowHeight = 0;
     });
@@ -31,9 +32,7 @@ export class TaskList {
     const first = Math.max(0, Math.floor(-top / height) - OVERSCAN);
     const last = Math.min(ids.length, Math.ceil((window.innerHeight - top) / height) + OVERSCAN);
 
-    this.table.setAttribute("aria-rowcount", String(ids.length + 1));
-    this.viewport.style.height = `${ids.length * height}px`;
-    this.viewport.style.paddingTop = `${first * height}px`;
+    this.#layout(ids.length, first, height);
 
     const visible = ids.slice(first, Math.max(first, last));
     const spare = this.#release(new Set(visible));
@@ -57,6 +56,16 @@ export class TaskList {
     }
     for (const row of spare) row.remove();
     return animating;
+  }
+
+  /** The spacer's size and the rows' offset; written only when they change (most frames not). */
+  #layout(count, first, height) {
+    const key = `${count}|${first}|${height}`;
+    if (key === this.layoutKey) return;
+    this.layoutKey = key;
+    this.table.setAttribute("aria-rowcount", String(count + 1));
+    this.viewport.style.height = `${count * height}px`;
+    this.viewport.style.paddingTop = `${first * height}px`;
   }
 
   /** Rows whose task is no longer visible become spares for the tasks that now are. */
