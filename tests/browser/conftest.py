@@ -30,7 +30,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 OpenDashboard = Callable[..., Page]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is active, its event loop runs on the
+# main thread, and asyncio-based tests in later modules could not start their own.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: run scripts/system-deps")
