@@ -92,8 +92,8 @@ def main() -> None:
         ("long tasks (>50 ms)", "long"),
     ]
     for label, key in rows:
-        ratio = big[key] / small[key] if small[key] else float("nan")
-        print(f"{label:>24} {small[key]:>10.1f} {big[key]:>10.1f}   {ratio:5.2f}x")
+        ratio = f"{big[key] / small[key]:5.2f}x" if small[key] else "    -"
+        print(f"{label:>24} {small[key]:>10.1f} {big[key]:>10.1f}   {ratio}")
 
 
 if __name__ == "__main__":
