@@ -79,6 +79,21 @@ def test_task_added_with_the_api_appears_without_reload(
     expect(page.locator("[data-status=running] [data-count]")).to_have_text("1")
 
 
+def test_paused_and_resumed_tasks_follow_the_server(
+    live_server: LiveServer, open_dashboard: OpenDashboard
+):
+    page = open_dashboard(live_server)
+    with live_server.client() as client:
+        task = client.post("/tasks/add", json={"duration": 300, "name": "Napper"}).json()
+        row = row_named(page, "Napper")
+        expect(status_of(row)).to_have_text("Running")
+        client.post(f"/tasks/{task['task_id']}/pause")
+        expect(status_of(row)).to_have_text("Paused")
+        expect(row.get_by_role("button", name="Cancel Napper")).to_be_visible()
+        client.post(f"/tasks/{task['task_id']}/resume")  # paused -> queued -> running
+        expect(status_of(row)).to_have_text("Running")
+
+
 def test_refused_cancel_shows_a_toast(live_server: LiveServer, open_dashboard: OpenDashboard):
     page = open_dashboard(live_server)
     with live_server.client() as client:

@@ -1,6 +1,6 @@
 // What the list area says when it has no rows to show, and why.
 
-import { LOOK } from "./status.js";
+import { lookOf } from "./status.js";
 
 export class EmptyState {
   constructor(box, { onAction }) {
@@ -26,7 +26,7 @@ export class EmptyState {
     if (filters.query) {
       return { title: `No tasks match “${filters.query}”`, body: "Search looks at task names and id prefixes.", action: "clear-search", label: "Clear search" };
     }
-    const label = LOOK[filters.status]?.label.toLowerCase() ?? "";
+    const label = lookOf(filters.status).label.toLowerCase();
     return { title: `No ${label} tasks`, body: "Nothing has this status right now.", action: "show-all", label: "Show all tasks" };
   }
 

@@ -69,7 +69,7 @@ async function cancel(id) {
   store.setCancelling(id, true);
   requestPaint();
   try {
-    store.merge(await api.cancelTask(id));
+    store.adopt(await api.cancelTask(id));
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) store.remove([id]);
     toasts.error(error.message, "Could not cancel");
@@ -97,7 +97,7 @@ clearButton.addEventListener("click", async () => {
 new AddForm($("#add-form"), {
   submit: (spec) => api.addTask(spec),
   onAdded: (task) => {
-    store.merge(task);
+    store.adopt(task);
     requestPaint();
   },
 });

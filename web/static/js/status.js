@@ -2,16 +2,12 @@
 // pieces) so Tailwind's scanner finds every one of them.
 
 export const STATUSES = [
-  "running", "queued", "scheduled", "completed", "failed", "cancelled", "interrupted",
+  "running", "paused", "queued", "scheduled", "completed", "failed", "cancelled", "interrupted",
 ];
 
+// Final statuses are terminal in the server's transition table: nothing leaves them.
 export const FINAL = new Set(["completed", "cancelled", "failed", "interrupted"]);
-export const CANCELLABLE = new Set(["scheduled", "queued", "running"]);
-
-/** Statuses only move forward (the server's transition table): later never becomes earlier. */
-export function stage(status) {
-  return FINAL.has(status) ? 3 : ["scheduled", "queued", "running"].indexOf(status);
-}
+export const CANCELLABLE = new Set(["scheduled", "queued", "running", "paused"]);
 
 export const LOOK = {
   running: {
@@ -20,6 +16,12 @@ export const LOOK = {
     iconClass: "animate-spin",
     badge: "bg-blue-50 text-blue-700 ring-blue-600/20 dark:bg-blue-400/10 dark:text-blue-300 dark:ring-blue-400/25",
     bar: "bg-blue-500 dark:bg-blue-400 bar-sheen",
+  },
+  paused: {
+    label: "Paused",
+    icon: "i-pause",
+    badge: "bg-sky-50 text-sky-700 ring-sky-600/20 dark:bg-sky-400/10 dark:text-sky-300 dark:ring-sky-400/25",
+    bar: "bg-sky-500 dark:bg-sky-400",
   },
   queued: {
     label: "Queued",
@@ -58,3 +60,8 @@ export const LOOK = {
     bar: "bg-amber-500 dark:bg-amber-400",
   },
 };
+
+/** A status this page does not know yet (a newer server) still gets a sober badge. */
+export function lookOf(status) {
+  return LOOK[status] ?? { ...LOOK.queued, label: status };
+}

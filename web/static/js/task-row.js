@@ -2,7 +2,7 @@
 // idempotent and writes to the DOM only what changed since the row's last paint.
 
 import { exactTime, formatClock, formatDuration, relativeTime } from "./format.js";
-import { CANCELLABLE, LOOK } from "./status.js";
+import { CANCELLABLE, lookOf } from "./status.js";
 
 const BADGE = "inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset";
 const BAR = "block h-full w-full origin-left rounded-full";
@@ -24,7 +24,9 @@ function progressNote(task, progress, now) {
     case "running":
       return task.duration ? `${formatClock(task.duration * (1 - progress))} left` : "";
     case "queued":
-      return "Waiting for a slot";
+      return task.queue_position ? `#${task.queue_position} in the queue` : "Waiting for a slot";
+    case "paused":
+      return "Paused";
     case "scheduled":
       return task.runAtMs ? `Starts ${relativeTime(task.runAtMs, now)}` : "Waiting";
     case "completed":
@@ -78,7 +80,7 @@ export function paintRow(row, task, now, cancelling) {
 }
 
 function paintIdentity(row, parts, task, cancelling) {
-  const look = LOOK[task.status];
+  const look = lookOf(task.status);
   row.dataset.taskId = task.task_id;
   row.dataset.status = task.status;
   put(parts.name, task.name || "Untitled task");

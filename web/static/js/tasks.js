@@ -2,7 +2,7 @@
 // WebSocket. Snapshots replace everything (so a reconnect leaves no stale or duplicate rows);
 // deltas and API answers merge one task at a time.
 
-import { STATUSES, stage } from "./status.js";
+import { FINAL, STATUSES } from "./status.js";
 
 const time = (iso) => (iso ? Date.parse(iso) : null);
 
@@ -55,7 +55,7 @@ export class TaskStore {
     this.byId = new Map(tasks.map((t) => [t.task_id, prepare(t)]));
     this.order = tasks.map((t) => t.task_id);
     for (const status of STATUSES) this.counts[status] = 0;
-    for (const task of this.byId.values()) this.counts[task.status] += 1;
+    for (const task of this.byId.values()) this.#count(task.status, 1);
     this.cancelling.clear();
     this.seq = seq;
     this.loaded = true;
@@ -63,20 +63,26 @@ export class TaskStore {
   }
 
   /**
-   * One task from a delta or an API answer. Those two paths race, so an older view of a task
-   * (e.g. "queued" from POST /tasks/add after the socket already said "running") is ignored.
+   * A task from a REST answer (add, cancel). It races the socket, which may already have
+   * newer news (e.g. "running" before POST /tasks/add answers "queued"), so it only adds a
+   * task we do not know yet or brings one to its final status.
    */
+  adopt(wire) {
+    const old = this.byId.get(wire.task_id);
+    if (!old || (FINAL.has(wire.status) && !FINAL.has(old.status))) this.merge(wire);
+  }
+
+  /** One task from a socket delta: deltas arrive in order, so the latest one is the truth. */
   merge(wire) {
     const old = this.byId.get(wire.task_id);
-    if (old && stage(wire.status) < stage(old.status)) return;
     const task = prepare(wire);
     this.byId.set(task.task_id, task);
     if (old) {
-      this.counts[old.status] -= 1;
+      this.#count(old.status, -1);
     } else {
       this.#insertInOrder(task);
     }
-    this.counts[task.status] += 1;
+    this.#count(task.status, 1);
     this.#changed(!old || old.status !== task.status);
   }
 
@@ -84,7 +90,7 @@ export class TaskStore {
     const gone = new Set(ids.filter((id) => this.byId.has(id)));
     if (!gone.size) return;
     for (const id of gone) {
-      this.counts[this.byId.get(id).status] -= 1;
+      this.#count(this.byId.get(id).status, -1);
       this.byId.delete(id);
       this.cancelling.delete(id);
     }
@@ -96,6 +102,10 @@ export class TaskStore {
     if (on) this.cancelling.add(id);
     else this.cancelling.delete(id);
     this.#changed(false);
+  }
+
+  #count(status, delta) {
+    this.counts[status] = (this.counts[status] ?? 0) + delta;
   }
 
   #insertInOrder(task) {
