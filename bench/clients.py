@@ -1,0 +1,61 @@
+"""Drive a bench.wsclients process: N byte-counting WebSocket clients of one server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from bench.procs import Server
+
+
+class WsClients:
+    def __init__(self, server: Server, count: int) -> None:
+        self.count = count
+        headers = [arg for k, v in server.headers.items() for arg in ("--header", f"{k}: {v}")]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.wsclients", str(server.port), str(count), *headers],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._answer()  # {"ready": true}: every client has its snapshot
+
+    def _answer(self) -> dict:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench.wsclients exited with {self.proc.wait()}")
+        return json.loads(line)
+
+    def _ask(self, command: str) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def mark(self) -> None:
+        """Count from here on (the snapshot is not a task change)."""
+        self._ask("mark")
+
+    def bytes_per_message(self) -> float:
+        """Mean over clients of the bytes received per message since the mark."""
+        counts = self._ask("report")
+        pairs = [(b, m) for b, m in zip(counts["bytes"], counts["messages"], strict=True) if m]
+        if not pairs:
+            raise RuntimeError("no client received a message")
+        return sum(b / m for b, m in pairs) / len(pairs)
+
+    def __enter__(self) -> WsClients:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

@@ -1,0 +1,110 @@
+"""The table: each figure of ours next to its baseline from the same run, and the target."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.scenarios import Plan
+
+Results = dict[str, dict[str, float]]  # kind -> figure name -> value
+
+
+@dataclass(frozen=True)
+class Target:
+    text: str
+    holds: Callable[[float, float], bool]  # (ours, ratio) -> bool
+
+
+def at_least_ratio(x: float) -> Target:
+    return Target(f"ratio >= {x:g}", lambda _ours, ratio: ratio >= x)
+
+
+def at_most_ratio(x: float) -> Target:
+    return Target(f"ratio <= {x:g}", lambda _ours, ratio: ratio <= x)
+
+
+def below(x: float, unit: str) -> Target:
+    return Target(f"< {x:g} {unit}", lambda ours, _ratio: ours < x)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    key: str
+    baseline: str  # "floor" or "naive"
+    unit: str
+    target: Target | None = None
+
+
+def rows(plan: Plan) -> list[Row]:
+    n, c = f"{plan.tasks:,}", plan.clients
+    watched = f"{n} tasks, {c} clients"
+    return [
+        Row(f"adds/s to {n} live tasks, 0 WS clients", "add_rate", "floor", "/s"),
+        Row(f"adds/s to {n} live tasks, 0 WS clients", "add_rate", "naive", "/s"),
+        Row(f"adds/s, {c} WS clients", "add_rate_watched", "floor", "/s", at_least_ratio(0.5)),
+        Row(f"adds/s, {c} WS clients", "add_rate_watched", "naive", "/s"),
+        Row(
+            f"WS bytes/client/change, {n} tasks", "bytes_per_change", "naive", "B", below(500, "B")
+        ),
+        Row(f"delta latency p50, {watched}", "latency_p50", "naive", "ms"),
+        Row(f"delta latency p99, {watched}", "latency_p99", "naive", "ms", below(50, "ms")),
+        Row("  same, from the request (p99)", "request_latency_p99", "naive", "ms"),
+        Row(f"GET /tasks/status page, {n} (p50)", "status_page", "naive", "ms", below(10, "ms")),
+        Row(f"GET /tasks/status all {n} (p50)", "status_full", "naive", "ms", at_most_ratio(1)),
+        Row(f"cancel {plan.cancels:,} running tasks", "cancel_seconds", "naive", "s"),
+        Row("RSS per 10,000 finished tasks", "rss_per_10k", "naive", "MB", below(20, "MB")),
+        Row("start-up to first HTTP 200", "startup_ms", "floor", "ms", at_most_ratio(1.5)),
+    ]
+
+
+def _fmt(value: float, unit: str) -> str:
+    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+    return f"{value:,.{digits}f} {unit}"
+
+
+def table(results: Results, plan: Plan) -> tuple[str, bool]:
+    """The table as text, and whether every target holds."""
+    header = ("figure", "ours", "baseline", "ratio", "target", "result")
+    lines = [header]
+    all_hold = True
+    for row in rows(plan):
+        ours = results["ours"][row.key]
+        base = results[row.baseline][row.key]
+        ratio = ours / base if base else float("nan")  # e.g. the naive delta beat its answer
+        verdict = ""
+        if row.target is not None:
+            holds = row.target.holds(ours, ratio)
+            all_hold &= holds
+            verdict = "PASS" if holds else "FAIL"
+        lines.append(
+            (
+                row.label,
+                _fmt(ours, row.unit),
+                f"{row.baseline} {_fmt(base, row.unit)}",
+                "n/a" if math.isnan(ratio) else f"{ratio:.2f}x",
+                row.target.text if row.target else "",
+                verdict,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines
+    ]
+    text.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(text), all_hold
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(x.split(":", 1)[1].strip() for x in info if x.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {sys.version.split()[0]}, {platform.system()}"

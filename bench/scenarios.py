@@ -1,0 +1,169 @@
+"""The measurements. Each scenario gets a fresh server and fills one dict of figures."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.clients import WsClients
+from bench.load import WrkResult, wrk
+from bench.probe import LIVE_TASK, delta_latency
+from bench.procs import Server, start
+
+Figures = dict[str, float]
+
+LIVE = json.dumps(LIVE_TASK)
+SHORT = json.dumps({"duration": 0.001, "name": "bench"})
+WARM_UP = 200  # adds before the first RSS reading, so it includes what one add allocates
+
+
+@dataclass(frozen=True)
+class Plan:
+    tasks: int = 10_000
+    clients: int = 10
+    cancels: int = 2_000
+    probes: int = 200
+    probe_seconds: float = 15.0
+    # The naive app with clients slows down as tasks pile up: its runs stop at this bound.
+    naive_seconds: float = 15.0
+    status_seconds: float = 3.0
+    startup_runs: int = 5
+    connections: int = 10
+
+
+QUICK = Plan(
+    tasks=300,
+    clients=3,
+    cancels=100,
+    probes=20,
+    probe_seconds=2.0,
+    naive_seconds=2.0,
+    status_seconds=1.0,
+    startup_runs=1,
+)
+
+
+def add_tasks(
+    server: Server, plan: Plan, count: int, body: str = LIVE, seconds: float = 300.0
+) -> WrkResult:
+    result = wrk(
+        server,
+        "POST",
+        "/tasks/add",
+        bodies=[body],
+        limit=count,
+        seconds=seconds,
+        connections=plan.connections,
+    )
+    if result.errors:
+        raise RuntimeError(f"{server.kind}: {result.errors} adds failed")
+    return result
+
+
+def get_json(server: Server, path: str) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("GET", path, headers=server.headers)
+        answer = conn.getresponse()
+        if answer.status != 200:
+            raise RuntimeError(f"{server.kind}: GET {path} answered {answer.status}")
+        return json.loads(answer.read())
+    finally:
+        conn.close()
+
+
+def task_ids(server: Server, status: str) -> list[str]:
+    tasks = get_json(server, "/tasks/status?limit=100000")["tasks"]
+    return [t["task_id"] for t in tasks if t["status"] == status]
+
+
+def completed(server: Server) -> int:
+    found = get_json(server, "/tasks/status?status=completed&limit=1")
+    if "total" in found:
+        return found["total"]
+    return sum(t["status"] == "completed" for t in found["tasks"])  # the naive app: no filter
+
+
+def wait_completed(server: Server, count: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while completed(server) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{server.kind}: {count} tasks did not finish in time")
+        time.sleep(0.2)
+
+
+def floor_adds(server: Server, plan: Plan) -> Figures:
+    rate = add_tasks(server, plan, plan.tasks).rate
+    # The floor sends nothing to WebSocket clients, so watching costs it nothing.
+    return {"add_rate": rate, "add_rate_watched": rate}
+
+
+def history(server: Server, plan: Plan) -> Figures:
+    """Fill with live tasks, then list, watch (latency, bytes) and cancel at that size."""
+    figures = {"add_rate": add_tasks(server, plan, plan.tasks).rate}
+    pages = {"status_page": "/tasks/status", "status_full": "/tasks/status?limit=100000"}
+    for name, path in pages.items():
+        result = wrk(server, "GET", path, seconds=plan.status_seconds, connections=1)
+        if result.errors:
+            raise RuntimeError(f"{server.kind}: GET {path} failed {result.errors} times")
+        figures[name] = result.p50_ms
+    # The probe is the last of the `clients` clients.
+    with WsClients(server, plan.clients - 1) as watchers:
+        watchers.mark()
+        latencies = asyncio.run(delta_latency(server, plan.probes, plan.probe_seconds))
+        time.sleep(0.5)  # let the watchers finish reading the last change
+        figures["bytes_per_change"] = watchers.bytes_per_message()
+    answer, request = latencies.after_answer_ms, latencies.after_request_ms
+    figures["latency_samples"] = len(answer)
+    figures["latency_p50"] = percentile(answer, 50)
+    figures["latency_p99"] = percentile(answer, 99)
+    figures["request_latency_p99"] = percentile(request, 99)
+    ids = task_ids(server, "running")[: plan.cancels]
+    cancels = [json.dumps({"task_id": i}) for i in ids]
+    result = wrk(server, "POST", "/tasks/cancel", bodies=cancels, limit=len(ids), seconds=300)
+    if result.errors or len(ids) < plan.cancels:
+        raise RuntimeError(f"{server.kind}: cancelling failed ({result.errors} errors)")
+    figures["cancel_seconds"] = result.seconds
+    return figures
+
+
+def adds_watched(server: Server, plan: Plan) -> Figures:
+    """Adds while `clients` WebSocket clients watch every change."""
+    bound = plan.naive_seconds if server.kind == "naive" else 300.0
+    with WsClients(server, plan.clients):
+        result = add_tasks(server, plan, plan.tasks, seconds=bound)
+    return {"add_rate_watched": result.rate, "added_watched": result.requests}
+
+
+def memory(server: Server, plan: Plan) -> Figures:
+    """RSS growth while `tasks` short tasks run to completion and stay in the history."""
+    add_tasks(server, plan, WARM_UP, body=SHORT)
+    wait_completed(server, WARM_UP)
+    before = server.rss_mb()
+    add_tasks(server, plan, plan.tasks, body=SHORT)
+    wait_completed(server, WARM_UP + plan.tasks)
+    time.sleep(0.5)
+    return {"rss_per_10k": (server.rss_mb() - before) * 10_000 / plan.tasks}
+
+
+def startup(kinds: tuple[str, ...], plan: Plan, workdir: Path) -> dict[str, Figures]:
+    """Median time from spawn to the first HTTP 200, fresh data dir each time. The kinds take
+    turns, so a busy moment on the machine hits them alike."""
+    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for _ in range(plan.startup_runs):
+        for kind in kinds:
+            with start(kind, workdir) as server:
+                samples[kind].append(server.started_in * 1000)
+    return {kind: {"startup_ms": statistics.median(ms)} for kind, ms in samples.items()}
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        raise RuntimeError("no latency samples")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]

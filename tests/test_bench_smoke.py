@@ -1,0 +1,36 @@
+"""The benchmark suite runs end to end (tiny sizes). Its figures are not checked here:
+they belong in the benchmark's table, not in assertions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import rows
+from bench.scenarios import QUICK
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/system-deps)")
+def test_quick_bench_runs_and_prints_every_figure(tmp_path: Path) -> None:
+    figures = tmp_path / "figures.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(figures)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,  # a hang guard; it takes about 15 s
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for row in rows(QUICK):
+        assert row.label in run.stdout
+    results = json.loads(figures.read_text())
+    for row in rows(QUICK):
+        assert results["ours"][row.key] >= 0
+        assert results[row.baseline][row.key] >= 0
