@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from desktop_app.server import ServerThread, bind_socket
+from tests.engine_rig import Rig, build
 from web.app import create_app
+from web.clock import ManualClock
 from web.settings import Settings
 
 TOKEN = "test-token-0123456789"
@@ -84,3 +86,27 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     server = LiveServer(settings).start()
     yield server
     server.stop()
+
+
+# -- an engine with a manual clock (tests marked anyio) ------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> Callable[..., Awaitable[Rig]]:
+    async def factory(max_concurrent: int | None = None) -> Rig:
+        rig = await build(tmp_path / "tasks.db", ManualClock(), max_concurrent)
+        return rig
+
+    return factory
+
+
+@pytest.fixture
+async def rig(make_rig: Callable[..., Awaitable[Rig]]) -> AsyncIterator[Rig]:
+    rig = await make_rig()
+    yield rig
+    await rig.engine.stop()

@@ -2,99 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from web.clock import ManualClock, settle
-from web.realtime import Hub
-from web.store import Store
-from web.tasks.engine import InvalidTask, NewTask, TaskEngine, TaskNotFound
-from web.tasks.kinds import RunContext, default_kinds
-from web.tasks.model import IllegalTransition, Task, TaskStatus
+from tests.engine_rig import Rig
+from web.clock import settle
+from web.tasks.engine import InvalidTask, NewTask, TaskNotFound
+from web.tasks.model import IllegalTransition, TaskStatus
 
 pytestmark = pytest.mark.anyio
 S = TaskStatus
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class Boom:
-    name = "boom"
-    resumable = False
-
-    async def run(self, task: Task, ctx: RunContext) -> None:
-        await ctx.clock.sleep(1)
-        raise RuntimeError("disk on fire")
-
-
-@dataclass
-class Rig:
-    """An engine on a real database file, its hub, its clock, and a way to restart it."""
-
-    db: Path
-    clock: ManualClock
-    engine: TaskEngine
-    hub: Hub
-    store: Store
-    max_concurrent: int | None = None
-
-    async def restart(self, *, advance: float = 0.0) -> Rig:
-        await self.engine.stop()
-        self.store.close()
-        await self.clock.advance(advance)
-        return await build(self.db, self.clock, self.max_concurrent)
-
-    def stored(self, task_id: str) -> dict:
-        with sqlite3.connect(self.db) as conn:
-            conn.row_factory = sqlite3.Row
-            row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        return dict(row)
-
-
-_ids = itertools.count(1)
-
-
-async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None) -> Rig:
-    store = Store.open(db)
-    hub = Hub()
-    engine = TaskEngine(
-        store,
-        hub,
-        clock=clock,
-        kinds={**default_kinds(), "boom": Boom()},
-        new_id=lambda: f"t{next(_ids)}",
-        max_concurrent=max_concurrent,
-    )
-    await engine.start()
-    return Rig(db, clock, engine, hub, store, max_concurrent)
-
-
-@pytest.fixture
-def make_rig(tmp_path: Path) -> Callable:
-    rigs: list[Rig] = []
-
-    async def factory(max_concurrent: int | None = None) -> Rig:
-        rig = await build(tmp_path / "tasks.db", ManualClock(), max_concurrent)
-        rigs.append(rig)
-        return rig
-
-    return factory
-
-
-@pytest.fixture
-async def rig(make_rig: Callable) -> AsyncIterator[Rig]:
-    rig = await make_rig()
-    yield rig
-    await rig.engine.stop()
 
 
 async def test_timer_reports_progress_then_completes(rig: Rig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from pathlib import Path
@@ -28,7 +29,12 @@ def test_new_database_is_wal_and_migrated(tmp_path: Path) -> None:
 
 def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
-    original = [task("b"), task("a", TaskStatus.RUNNING)]
+    original = [
+        task("b"),
+        dataclasses.replace(
+            task("a", TaskStatus.RUNNING), after=("b",), elapsed=2.5, retry_of="z", priority=-3
+        ),
+    ]
     for t in original:
         store.insert(t)
     store.update_many([original[1].with_progress(0.5)])
@@ -37,6 +43,7 @@ def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None
     assert [t.task_id for t in loaded] == ["b", "a"]
     assert loaded[1].progress == 0.5
     assert loaded[0] == original[0]
+    assert loaded[1] == original[1].with_progress(0.5)
 
 
 def test_corrupt_file_names_the_file(tmp_path: Path) -> None:

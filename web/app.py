@@ -17,9 +17,9 @@ from web.realtime import Hub
 from web.security import SecurityMiddleware, load_or_create_token
 from web.settings import Settings
 from web.store import Store, StoreError
-from web.tasks.engine import InvalidTask, TaskConflict, TaskEngine, TaskNotFound, new_task_id
+from web.tasks.engine import InvalidTask, TaskEngine, TaskNotFound, new_task_id
 from web.tasks.kinds import default_kinds
-from web.tasks.model import IllegalTransition
+from web.tasks.model import TaskConflict
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,6 @@ def _map_domain_errors(app: FastAPI) -> None:
         return handler
 
     app.add_exception_handler(TaskNotFound, problem(404))
-    app.add_exception_handler(IllegalTransition, problem(409))
     app.add_exception_handler(TaskConflict, problem(409))
     app.add_exception_handler(InvalidTask, problem(422))
     app.add_exception_handler(StoreError, problem(503))

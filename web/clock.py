@@ -8,6 +8,11 @@ import itertools
 import time
 from typing import Protocol
 
+# Waits that are this close to their end count as over. Subtracting float timestamps
+# leaves slivers of time that a clock cannot actually sleep for (with a manual clock,
+# none at all), and a loop waiting for them would never end.
+SLACK = 1e-3
+
 
 class Clock(Protocol):
     def now(self) -> float:

@@ -61,6 +61,9 @@ COLUMNS = (
     "started_at",
     "finished_at",
     "error",
+    "after",
+    "elapsed",
+    "retry_of",
 )
 _INSERT = f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _UPDATE = f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE task_id = ?"
@@ -81,6 +84,9 @@ def _row(task: Task) -> tuple:
         task.started_at,
         task.finished_at,
         task.error,
+        json.dumps(task.after),
+        task.elapsed,
+        task.retry_of,
     )
 
 
@@ -99,6 +105,9 @@ def _task(row: sqlite3.Row) -> Task:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         error=row["error"],
+        after=tuple(json.loads(row["after"])),
+        elapsed=row["elapsed"],
+        retry_of=row["retry_of"],
     )
 
 

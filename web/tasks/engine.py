@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from web.clock import Clock
+from web.clock import SLACK, Clock
 from web.realtime import Hub
 from web.store import Store, StoreError
 from web.tasks.kinds import Kind, RunContext
-from web.tasks.model import Task, TaskStatus, transition
+from web.tasks.model import Task, TaskConflict, TaskStatus, transition
 from web.tasks.queue import WaitingLine
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ class TaskNotFound(LookupError):
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         super().__init__(f"no task with id {task_id!r}")
-
-
-class TaskConflict(Exception):
-    """The task exists but is in the wrong state for what was asked (HTTP 409)."""
 
 
 class InvalidTask(ValueError):
@@ -215,7 +211,11 @@ class TaskEngine:
 
     def resume(self, task_id: str) -> Task:
         """Back in line; it continues where it stopped when a slot is free."""
-        self._commit(transition(self.get(task_id), S.QUEUED))
+        task = self.get(task_id)
+        if task.status is not S.PAUSED:
+            # The table allows scheduled -> queued too, but that is the scheduler's move.
+            raise TaskConflict(f"task {task_id} is {task.status}; only paused tasks can resume")
+        self._commit(transition(task, S.QUEUED))
         self._dispatch()
         return self._tasks[task_id]
 
@@ -355,7 +355,7 @@ class TaskEngine:
 
     def _waits(self, task: Task) -> bool:
         """Whether a new task must start out scheduled (its time or a dependency)."""
-        future = task.run_at is not None and task.run_at > self._clock.now()
+        future = task.run_at is not None and task.run_at > self._clock.now() + SLACK
         return future or any(self._tasks[d].status is not S.COMPLETED for d in task.after)
 
     def _release_if_ready(self, *task_ids: str) -> None:
@@ -392,7 +392,7 @@ class TaskEngine:
                     )
                 )
                 return
-        if task.run_at is not None and task.run_at > self._clock.now():
+        if task.run_at is not None and task.run_at > self._clock.now() + SLACK:
             if task.task_id not in self._timers:
                 self._timers[task.task_id] = asyncio.create_task(
                     self._wait_for_start(task.task_id, task.run_at), name=f"start-{task.task_id}"

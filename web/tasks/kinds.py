@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from web.clock import Clock
+from web.clock import SLACK, Clock
 from web.tasks.model import Task
 
 
@@ -53,7 +53,7 @@ class TimerKind:
         # run at once) and never less than one every 2 s (the bar must visibly move).
         step = min(2.0, max(0.25, duration / 100))
         start = ctx.clock.monotonic() - ctx.elapsed
-        while (elapsed := ctx.clock.monotonic() - start) < duration:
+        while (elapsed := ctx.clock.monotonic() - start) < duration - SLACK:
             ctx.progress(elapsed / duration)
             await ctx.clock.sleep(min(step, duration - elapsed))
 

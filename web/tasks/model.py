@@ -47,7 +47,11 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 }
 
 
-class IllegalTransition(Exception):
+class TaskConflict(Exception):
+    """The task is in the wrong state for what was asked (HTTP 409)."""
+
+
+class IllegalTransition(TaskConflict):
     def __init__(self, task: Task, target: TaskStatus) -> None:
         self.task = task
         self.target = target
@@ -88,9 +92,10 @@ class Task:
     def with_progress(self, progress: float) -> Task:
         return dataclasses.replace(self, progress=min(1.0, max(0.0, progress)))
 
-    @cached_property
+    @property
     def public(self) -> dict[str, Any]:
-        """The task object of the API contract."""
+        """The task object of the API contract. Not cached: `json` is what lists and
+        broadcasts reuse, and keeping both per version cost 10 MB per 10,000 tasks (bench/)."""
         return {
             "task_id": self.task_id,
             "name": self.name,

@@ -1,0 +1,74 @@
+"""An engine on a real SQLite file with a manual clock, shared by the engine tests."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from web.clock import ManualClock
+from web.realtime import Hub
+from web.store import Store
+from web.tasks.engine import TaskEngine
+from web.tasks.kinds import RunContext, default_kinds
+from web.tasks.model import Task
+
+
+class Boom:
+    name = "boom"
+    resumable = False
+
+    async def run(self, task: Task, ctx: RunContext) -> None:
+        await ctx.clock.sleep(1)
+        raise RuntimeError("disk on fire")
+
+
+@dataclass
+class Rig:
+    """An engine on a real database file, its hub, its clock, and a way to restart it."""
+
+    db: Path
+    clock: ManualClock
+    engine: TaskEngine
+    hub: Hub
+    store: Store
+    max_concurrent: int | None = None
+
+    async def restart(self, *, advance: float = 0.0) -> Rig:
+        await self.engine.stop()
+        self.store.close()
+        await self.clock.advance(advance)
+        return await build(self.db, self.clock, self.max_concurrent)
+
+    def stored(self, task_id: str) -> dict:
+        with sqlite3.connect(self.db) as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return dict(row)
+
+
+_ids = itertools.count(1)
+
+
+async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None) -> Rig:
+    store = Store.open(db)
+    hub = Hub()
+    engine = TaskEngine(
+        store,
+        hub,
+        clock=clock,
+        kinds={**default_kinds(), "boom": Boom()},
+        new_id=lambda: f"t{next(_ids)}",
+        max_concurrent=max_concurrent,
+    )
+    await engine.start()
+    return Rig(db, clock, engine, hub, store, max_concurrent)
+
+
+def stored_tasks(db: Path) -> list[Task]:
+    store = Store.open(db)
+    try:
+        return list(store.load_all())
+    finally:
+        store.close()
