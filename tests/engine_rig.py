@@ -11,17 +11,16 @@ from web.clock import ManualClock
 from web.realtime import Hub
 from web.store import Store
 from web.tasks.engine import TaskEngine
-from web.tasks.kinds import RunContext, default_kinds
+from web.tasks.kinds import TaskContext, TimerParams, kind, timer
+from web.tasks.logs import LogBook
 from web.tasks.model import Task
 
 
-class Boom:
-    name = "boom"
-    resumable = False
-
-    async def run(self, task: Task, ctx: RunContext) -> None:
-        await ctx.clock.sleep(1)
-        raise RuntimeError("disk on fire")
+@kind("boom", params=TimerParams)
+async def boom(params: TimerParams, ctx: TaskContext) -> None:
+    """Fails after a second."""
+    await ctx.clock.sleep(1)
+    raise RuntimeError("disk on fire")
 
 
 @dataclass
@@ -54,11 +53,13 @@ _ids = itertools.count(1)
 async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None) -> Rig:
     store = Store.open(db)
     hub = Hub()
+    logs = LogBook(db.parent / "task-logs", 64 * 1024, hub.publish_log)
     engine = TaskEngine(
         store,
         hub,
+        logs,
         clock=clock,
-        kinds={**default_kinds(), "boom": Boom()},
+        kinds={k.name: k for k in (timer, boom)},
         new_id=lambda: f"t{next(_ids)}",
         max_concurrent=max_concurrent,
     )

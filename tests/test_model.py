@@ -65,7 +65,7 @@ def test_public_object_has_the_contract_keys_and_iso_times() -> None:
     task = transition(make(S.QUEUED), S.RUNNING, started_at=1_800_000_000.5)
     assert set(task.public) == {
         "task_id", "name", "kind", "duration", "status", "progress", "priority",
-        "created_at", "run_at", "started_at", "finished_at", "error", "after", "retry_of",
+        "created_at", "run_at", "started_at", "finished_at", "error", "params", "after", "retry_of",
         "queue_position",
     }  # fmt: skip
     assert task.public["started_at"] == "2027-01-15T08:00:00.500Z"

@@ -13,6 +13,8 @@ from web.schemas import (
     AddTask,
     CancelTask,
     Health,
+    KindOut,
+    LogChunkOut,
     Problem,
     QueueSettingsBody,
     Removed,
@@ -54,12 +56,23 @@ def task_response(engine: TaskEngine, task: Task, status_code: int = 200) -> Res
     return Response(engine.render(task), status_code=status_code, media_type="application/json")
 
 
-@router.post("/tasks/add", status_code=201, response_model=TaskOut, responses={**COMMON, **INVALID})
-async def add_task(body: AddTask, engine: Engine) -> Response:
+@router.post(
+    "/tasks/add",
+    status_code=201,
+    response_model=TaskOut,
+    responses={**COMMON, **INVALID, 403: {"model": Problem, "description": "Refused kind."}},
+)
+async def add_task(body: AddTask, engine: Engine, request: Request) -> Response:
+    if engine.kind(body.kind).requires_token and not request.app.state.settings.auth:
+        raise HTTPException(
+            403,
+            f"{body.kind} tasks run programs, so they are refused while the server runs "
+            "without a token (--no-auth); restart it with the token on",
+        )
     spec = NewTask(
-        duration=body.duration,
-        name=body.name,
         kind=body.kind,
+        params=body.params,
+        name=body.name,
         priority=body.priority,
         delay=body.delay,
         run_at=body.run_at.timestamp() if body.run_at else None,
@@ -110,6 +123,30 @@ async def list_tasks(
 async def clear_finished(engine: Engine) -> Removed:
     ids = engine.clear_finished()
     return Removed(removed=len(ids), task_ids=ids)
+
+
+@router.get("/tasks/{task_id}/logs", response_model=LogChunkOut, responses={**COMMON, **NOT_FOUND})
+async def read_log(
+    task_id: str,
+    engine: Engine,
+    offset: Annotated[int, Query(ge=0, description="Byte offset to read from.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1024 * 1024, description="Bytes at most.")] = 65536,
+) -> LogChunkOut:
+    task = engine.get(task_id)
+    chunk = engine.logs.read(task_id, offset, limit)
+    return LogChunkOut(
+        task_id=task_id,
+        offset=chunk.offset,
+        next_offset=chunk.next_offset,
+        text=chunk.text,
+        dropped=chunk.dropped,
+        complete=task.status.is_final and chunk.next_offset >= engine.logs.end(task_id),
+    )
+
+
+@router.get("/kinds", response_model=list[KindOut], responses=COMMON)
+async def list_kinds(engine: Engine) -> list[dict]:
+    return [k.public for k in engine.kinds]
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses={**COMMON, **NOT_FOUND})

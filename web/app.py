@@ -13,13 +13,15 @@ from fastapi.staticfiles import StaticFiles
 
 from web import __version__, api, pages, ws
 from web.clock import Clock, SystemClock
+from web.headers import SecurityHeadersMiddleware
 from web.realtime import Hub
 from web.security import SecurityMiddleware, load_or_create_token
 from web.settings import Settings
 from web.store import Store, StoreError
-from web.tasks.engine import InvalidTask, TaskEngine, TaskNotFound, new_task_id
-from web.tasks.kinds import default_kinds
+from web.tasks.engine import InvalidParams, InvalidTask, TaskEngine, TaskNotFound, new_task_id
+from web.tasks.logs import LogBook
 from web.tasks.model import TaskConflict
+from web.tasks.registry import KindsError, load_kinds
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +35,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            kinds = load_kinds(settings.kinds_file, settings.kill_grace)
             store = Store.open(settings.db_path)
-        except StoreError as exc:
+        except (StoreError, KindsError) as exc:
             # Kept for whoever started the server, to show instead of a traceback.
             app.state.startup_error = exc
             log.error("cannot start: %s", exc)
             raise
         app.state.token = settings.token or load_or_create_token(settings.token_path)
         hub = Hub(max_pending=settings.ws_max_pending)
+        logs = LogBook(settings.task_logs_dir, settings.task_log_max_bytes, hub.publish_log)
         engine = TaskEngine(
             store,
             hub,
+            logs,
             clock=clock or SystemClock(),
-            kinds=default_kinds(),
+            kinds=kinds,
             new_id=new_id,
             max_concurrent=settings.max_concurrent,
             progress_interval=settings.progress_interval,
@@ -74,6 +79,8 @@ def create_app(
         auth=settings.auth,
         max_body_bytes=settings.max_body_bytes,
     )
+    # Outermost, so the security middleware's own refusals carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(api.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
@@ -94,6 +101,14 @@ def _map_domain_errors(app: FastAPI) -> None:
     app.add_exception_handler(InvalidTask, problem(422))
     app.add_exception_handler(StoreError, problem(503))
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(InvalidParams, invalid_params)
+
+
+async def invalid_params(_request: Request, exc: Exception) -> JSONResponse:
+    """The kind's parameters, reported like any other body field."""
+    assert isinstance(exc, InvalidParams)
+    detail = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:

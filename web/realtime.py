@@ -4,12 +4,50 @@ publish() never blocks and never awaits. Each subscriber keeps at most one pendi
 per task (a newer change of the same task replaces the older one, which also coalesces
 progress), so a slow client's backlog is bounded by the number of distinct tasks that
 changed; past `max_pending` it is cleared and the client gets a fresh snapshot instead.
+
+A client may also follow the logs of a few tasks. Log text waits in a per-task backlog
+capped in bytes; past the cap the client is told which byte range it missed (a "gap")
+and fetches that part from the REST API instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+from dataclasses import dataclass, field
+
+MAX_FOLLOWED = 16
+LOG_BACKLOG_BYTES = 256 * 1024
+
+
+@dataclass
+class LogBacklog:
+    start: int  # log offset of the first byte not yet sent to the client
+    end: int  # log offset just past the last byte written
+    parts: list[str] = field(default_factory=list)
+    size: int = 0
+    gap: bool = False  # bytes between start and end were dropped from the backlog
+    announce: bool = True  # tell the client where the live stream starts, even if empty
+
+    def message(self, task_id: str) -> str:
+        text = "".join(self.parts)
+        message = json.dumps(
+            {
+                "type": "log",
+                "task_id": task_id,
+                "offset": self.start,
+                "next_offset": self.end,
+                "text": "" if self.gap else text,
+                "gap": self.gap,
+            }
+        )
+        self.start, self.parts, self.size, self.gap, self.announce = self.end, [], 0, False, False
+        return message
+
+    @property
+    def has_news(self) -> bool:
+        return self.announce or self.gap or bool(self.parts)
 
 
 class Subscription:
@@ -19,6 +57,8 @@ class Subscription:
         self._ready = asyncio.Event()
         self.needs_snapshot = False
         self.closed = False
+        self.following: dict[str, LogBacklog] = {}
+        self._told = itertools.count()
 
     def offer(self, task_id: str, message: str) -> None:
         if self.needs_snapshot:
@@ -30,6 +70,35 @@ class Subscription:
             self.needs_snapshot = True
         self._ready.set()
 
+    def tell(self, message: str) -> None:
+        """A message for this client alone (e.g. an answer to its request)."""
+        self._pending[f"tell:{next(self._told)}"] = message
+        self._ready.set()
+
+    def follow(self, task_id: str, log_end: int) -> None:
+        """Start streaming a task's log from `log_end` (older text comes from REST)."""
+        if task_id not in self.following and len(self.following) >= MAX_FOLLOWED:
+            raise ValueError(f"a client may follow at most {MAX_FOLLOWED} logs at once")
+        self.following[task_id] = LogBacklog(start=log_end, end=log_end)
+        self._ready.set()
+
+    def unfollow(self, task_id: str) -> None:
+        self.following.pop(task_id, None)
+
+    def offer_log(self, task_id: str, offset: int, text: str, size: int) -> None:
+        backlog = self.following.get(task_id)
+        if backlog is None:
+            return
+        if backlog.gap or backlog.size + size > LOG_BACKLOG_BYTES:
+            backlog.parts.clear()
+            backlog.size = 0
+            backlog.gap = True
+        else:
+            backlog.parts.append(text)
+            backlog.size += size
+        backlog.end = offset + size
+        self._ready.set()
+
     async def next_batch(self) -> list[str] | None:
         """Wait for messages; None means: send a snapshot first (the backlog was dropped)."""
         await self._ready.wait()
@@ -39,6 +108,7 @@ class Subscription:
             return None
         batch = list(self._pending.values())
         self._pending.clear()
+        batch += [b.message(t) for t, b in self.following.items() if b.has_news]
         return batch
 
     def close(self) -> None:
@@ -81,6 +151,11 @@ class Hub:
         message = f'{{"type":"removed","seq":{self.seq},"task_ids":{ids}}}'
         for sub in self._subscribers:
             sub.offer(f"removed:{self.seq}", message)
+
+    def publish_log(self, task_id: str, offset: int, text: str, size: int) -> None:
+        """`size` bytes of log text written at `offset`; only followers get it."""
+        for sub in self._subscribers:
+            sub.offer_log(task_id, offset, text, size)
 
     def publish_settings(self, settings: dict) -> None:
         """The queue settings changed (limit, paused); coalesced like a task's changes."""

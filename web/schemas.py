@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,12 +16,21 @@ MAX_DELAY = 365 * 24 * 3600.0
 Seconds = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
-class AddTask(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _document_kind_parameters(schema: dict[str, Any]) -> None:
+    schema["properties"]["duration"] = {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": MAX_DURATION,
+        "description": "timer kind: how long it runs, in seconds (at most 7 days).",
+    }
 
-    duration: Seconds = Field(
-        gt=0, le=MAX_DURATION, description="How long the task runs, in seconds (at most 7 days)."
-    )
+
+class AddTask(BaseModel):
+    """The fields every task has, plus the parameters of its kind (`duration` for the
+    timer; see GET /kinds for the others), which the kind validates."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_document_kind_parameters)
+
     name: str = Field("", max_length=MAX_NAME, description="A label shown in lists.")
     kind: str = Field("timer", max_length=64, description="The task kind; `timer` by default.")
     priority: int = Field(
@@ -38,6 +47,10 @@ class AddTask(BaseModel):
         max_length=100,
         description="Start only after these tasks completed; fail if one of them does not.",
     )
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
     @field_validator("run_at")
     @classmethod
@@ -58,6 +71,23 @@ class AddTask(BaseModel):
         if self.delay is not None and self.run_at is not None:
             raise ValueError("give either delay or run_at, not both")
         return self
+
+
+class KindOut(BaseModel):
+    name: str
+    description: str
+    resumable: bool = Field(description="Can be paused and resumed.")
+    requires_token: bool = Field(description="Refused when the server runs with --no-auth.")
+    params: dict[str, Any] = Field(description="JSON Schema of the kind's parameters.")
+
+
+class LogChunkOut(BaseModel):
+    task_id: str
+    offset: int = Field(description="Where `text` starts, in bytes since the task began.")
+    next_offset: int = Field(description="Pass this as `offset` to read on.")
+    text: str
+    dropped: int = Field(description="Bytes dropped from the start of the log (size cap).")
+    complete: bool = Field(description="The task is finished and everything was read.")
 
 
 class CancelTask(BaseModel):
@@ -105,6 +135,7 @@ class TaskOut(BaseModel):
     started_at: str | None
     finished_at: str | None
     error: str | None
+    params: dict[str, Any] = Field(description="The kind's parameters.")
     after: list[str]
     retry_of: str | None
     queue_position: int | None = Field(description="1 = next to start; null unless queued.")

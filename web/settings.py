@@ -61,9 +61,19 @@ class Settings:
     # How often coalesced progress is written and published (seconds).
     progress_interval: float = 0.25
     # Per WebSocket client: distinct task changes waiting to be sent before it is resynced.
-    ws_max_pending: int = 1000
+    # One progress flush changes up to every running task at once, so this must stay well
+    # above the number of running tasks: at 1000, 10,000 running tasks resynced every client
+    # with a 3 MB snapshot on every flush (bench/). The backlog holds one entry per task
+    # anyway, so a high limit costs little memory.
+    ws_max_pending: int = 100_000
     # A send that takes longer than this drops the client (it stopped reading).
     ws_send_timeout: float = 30.0
+    # A Python file whose @kind functions become task kinds (besides installed packages).
+    kinds_file: Path | None = None
+    # Seconds a cancelled command gets between SIGTERM and SIGKILL.
+    kill_grace: float = 5.0
+    # Per task log file; past it the oldest half is dropped.
+    task_log_max_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):
@@ -77,6 +87,10 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.data_dir / "tasks.db"
+
+    @property
+    def task_logs_dir(self) -> Path:
+        return self.data_dir / "task-logs"
 
     @property
     def token_path(self) -> Path:

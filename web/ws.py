@@ -1,14 +1,20 @@
-"""The /ws endpoint: a snapshot, then one delta per task change, from the hub."""
+"""The /ws endpoint: a snapshot, then one delta per task change, from the hub.
+
+Clients may send {"type": "follow", "task_id": ...} to stream a task's log (and
+{"type": "unfollow", ...} to stop); anything else gets an error message back and is
+otherwise ignored.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from web.realtime import Hub, Subscription
-from web.tasks.engine import TaskEngine
+from web.tasks.engine import TaskEngine, TaskNotFound
 
 router = APIRouter()
 
@@ -30,7 +36,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.send_text(first)
         sender = asyncio.create_task(_send(websocket, sub, hub, engine, state.ws_send_timeout))
-        reader = asyncio.create_task(_read(websocket))
+        reader = asyncio.create_task(_read(websocket, sub, engine))
         done, pending = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
         for job in pending:
             job.cancel()
@@ -61,9 +67,32 @@ async def _send(
             await asyncio.wait_for(websocket.send_text(message), send_timeout)
 
 
-async def _read(websocket: WebSocket) -> None:
-    """Clients have nothing to say; reading notices when they leave."""
+async def _read(websocket: WebSocket, sub: Subscription, engine: TaskEngine) -> None:
+    """Follow requests; reading also notices when the client leaves."""
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+        problem = _handle(message.get("text"), sub, engine)
+        if problem is not None:
+            sub.tell(json.dumps({"type": "error", "detail": problem}))
+
+
+def _handle(text: str | None, sub: Subscription, engine: TaskEngine) -> str | None:
+    """Apply one client request; returns what was wrong with it, if anything."""
+    try:
+        request = json.loads(text or "")
+        kind, task_id = request["type"], request["task_id"]
+    except (ValueError, KeyError, TypeError):
+        return 'send JSON like {"type": "follow", "task_id": "..."}'
+    if kind == "unfollow":
+        sub.unfollow(str(task_id))
+        return None
+    if kind != "follow":
+        return f"unknown request type {kind!r}; use follow or unfollow"
+    try:
+        engine.get(str(task_id))
+        sub.follow(task_id, engine.logs.end(task_id))
+    except (TaskNotFound, ValueError) as exc:
+        return str(exc)
+    return None

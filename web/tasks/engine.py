@@ -19,10 +19,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from web.clock import SLACK, Clock
 from web.realtime import Hub
 from web.store import Store, StoreError
-from web.tasks.kinds import Kind, RunContext
+from web.tasks.kinds import Kind, TaskContext
+from web.tasks.logs import LogBook
 from web.tasks.model import Task, TaskConflict, TaskStatus, transition
 from web.tasks.queue import WaitingLine
 
@@ -48,13 +51,23 @@ class InvalidTask(ValueError):
     """What was asked for cannot be a task (HTTP 422): unknown kind, unknown dependency."""
 
 
+class InvalidParams(ValueError):
+    """The kind's parameters do not validate; `errors` are pydantic's, one per problem."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+
+
 @dataclass(frozen=True)
 class NewTask:
     """What a caller asks for; validated by the API layer before it gets here."""
 
-    duration: float
-    name: str = ""
     kind: str = "timer"
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Shorthand for the timer kind's one parameter.
+    duration: float | None = None
+    name: str = ""
     priority: int = 0
     delay: float | None = None
     run_at: float | None = None
@@ -81,6 +94,7 @@ class TaskEngine:
         self,
         store: Store,
         hub: Hub,
+        logs: LogBook,
         *,
         clock: Clock,
         kinds: dict[str, Kind],
@@ -90,6 +104,7 @@ class TaskEngine:
     ) -> None:
         self._store = store
         self._hub = hub
+        self.logs = logs
         self._clock = clock
         self._kinds = kinds
         self._new_id = new_id
@@ -156,10 +171,24 @@ class TaskEngine:
 
     # -- commands --------------------------------------------------------------------------
 
-    def add(self, spec: NewTask) -> Task:
-        if spec.kind not in self._kinds:
+    def kind(self, name: str) -> Kind:
+        try:
+            return self._kinds[name]
+        except KeyError:
             known = ", ".join(sorted(self._kinds))
-            raise InvalidTask(f"unknown kind {spec.kind!r}; known kinds: {known}")
+            raise InvalidTask(f"unknown kind {name!r}; known kinds: {known}") from None
+
+    @property
+    def kinds(self) -> list[Kind]:
+        return sorted(self._kinds.values(), key=lambda k: k.name)
+
+    def add(self, spec: NewTask) -> Task:
+        kind = self.kind(spec.kind)
+        raw = spec.params if spec.duration is None else {**spec.params, "duration": spec.duration}
+        try:
+            params = kind.validate(raw).model_dump(mode="json", exclude_none=True)
+        except ValidationError as exc:
+            raise InvalidParams(exc.errors(include_url=False, include_input=False)) from None
         missing = [d for d in spec.after if d not in self._tasks]
         if missing:
             raise InvalidTask(f"`after` names unknown task ids: {', '.join(missing)}")
@@ -171,7 +200,8 @@ class TaskEngine:
             task_id=self._new_id(),
             name=spec.name,
             kind=spec.kind,
-            duration=spec.duration,
+            params=params,
+            duration=params.get("duration"),
             status=S.SCHEDULED,
             created_at=now,
             priority=spec.priority,
@@ -200,7 +230,7 @@ class TaskEngine:
     def pause(self, task_id: str) -> Task:
         """Stop a running task part-way; it keeps its progress and frees its slot."""
         task = self.get(task_id)
-        if task.status is S.RUNNING and not self._kinds[task.kind].resumable:
+        if task.status is S.RUNNING and not self.kind(task.kind).resumable:
             raise TaskConflict(f"tasks of kind {task.kind!r} cannot be paused")
         progress = self._progress.get(task_id, task.progress)
         paused = transition(task, S.PAUSED).with_progress(progress)
@@ -228,9 +258,9 @@ class TaskEngine:
             )
         return self.add(
             NewTask(
-                duration=old.duration or 0.0,
-                name=old.name,
                 kind=old.kind,
+                params=old.params,
+                name=old.name,
                 priority=old.priority,
                 retry_of=old.task_id,
             )
@@ -271,6 +301,7 @@ class TaskEngine:
         for task_id in ids:
             self._counts[self._tasks.pop(task_id).status] -= 1
             self._order.pop(task_id, None)
+            self.logs.delete(task_id)
         if ids:
             self._hub.publish_removed(ids)
         return ids
@@ -426,9 +457,15 @@ class TaskEngine:
             self._runners[task_id] = asyncio.create_task(self._run(task), name=f"task-{task_id}")
 
     async def _run(self, task: Task) -> None:
-        ctx = RunContext(task.task_id, self._clock, self._report_progress, elapsed=task.elapsed)
+        ctx = TaskContext(
+            task.task_id,
+            self._clock,
+            report=self._report_progress,
+            write_log=self._write_log,
+            elapsed=task.elapsed,
+        )
         try:
-            await self._kinds[task.kind].run(task, ctx)
+            await self.kind(task.kind).run(task.params, ctx)
         except asyncio.CancelledError:
             raise  # cancel(), pause() or stop() has already recorded what happened
         except Exception as exc:
@@ -439,6 +476,7 @@ class TaskEngine:
         finally:
             if self._runners.get(task.task_id) is asyncio.current_task():
                 del self._runners[task.task_id]
+                self.logs.close(task.task_id)
             self._dispatch()
 
     def _finish(self, task_id: str, status: TaskStatus, **changes: object) -> None:
@@ -465,6 +503,12 @@ class TaskEngine:
 
     def _report_progress(self, task_id: str, fraction: float) -> None:
         self._progress[task_id] = fraction
+
+    def _write_log(self, task_id: str, text: str) -> None:
+        try:
+            self.logs.append(task_id, text.encode("utf-8", errors="replace"))
+        except OSError:
+            log.exception("could not write the log of task %s", task_id)
 
     def flush_progress(self) -> None:
         """Write the latest reported progress of each task in one transaction, then publish."""

@@ -1,25 +1,60 @@
-"""Task kinds: how a task of each kind runs and reports progress.
+"""Task kinds: what a task of each kind does, with typed parameters.
 
-A kind's run() is a coroutine that gets the task and a RunContext. It reports progress
-through the context, notices cancellation as CancelledError (which it must let through),
-and fails by raising: the message becomes the task's `error`.
+A kind is a function decorated with @kind. It gets its validated parameters (a pydantic
+model) and a TaskContext to report progress, write log lines and notice cancellation:
+
+    class Params(BaseModel):
+        folder: str
+
+    @kind("hash-folder", params=Params, description="Hash every file in a folder")
+    def hash_folder(params: Params, ctx: TaskContext) -> None:
+        for i, path in enumerate(files, 1):
+            ctx.check_cancelled()          # raises if the user cancelled
+            ctx.log(f"{path}: {digest(path)}")
+            ctx.progress(i / len(files))
+
+An `async def` kind runs on the server's event loop and must await often; cancellation
+arrives as CancelledError, which it must let through. A plain `def` kind runs in a worker
+thread so it can never block the server; it checks ctx.cancelled / ctx.check_cancelled().
+Raising fails the task: the message becomes the task's `error`.
+
+Kinds are found in three places (see web/tasks/registry.py): the built-in ones here and in
+web/tasks/command.py, installed packages' entry points in the group `task_dashboard.kinds`,
+and a Python file named in the settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+import asyncio
+import inspect
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from web.clock import SLACK, Clock
-from web.tasks.model import Task
+
+MAX_DURATION = 7 * 24 * 3600.0
 
 
-class RunContext:
+class TaskCancelled(Exception):
+    """Raised by TaskContext.check_cancelled() inside a sync kind."""
+
+
+class TaskContext:
+    """What a running task may do besides computing: report, log, notice cancellation.
+
+    Every method may be called from the event loop or from a kind's worker thread."""
+
     def __init__(
         self,
         task_id: str,
         clock: Clock,
+        *,
         report: Callable[[str, float], None],
+        write_log: Callable[[str, str], None],
         elapsed: float = 0.0,
     ) -> None:
         self.task_id = task_id
@@ -27,36 +62,154 @@ class RunContext:
         # Seconds this task already ran before (it was paused); resumable kinds go on from it.
         self.elapsed = elapsed
         self._report = report
+        self._write_log = write_log
+        self._cancelled = threading.Event()
+        self._loop = asyncio.get_running_loop()
 
     def progress(self, fraction: float) -> None:
-        """Report progress 0..1; cheap, coalesced by the engine before it is stored and sent."""
-        self._report(self.task_id, fraction)
+        """Report progress 0..1; cheap, coalesced before it is stored and sent."""
+        self._on_loop(self._report, self.task_id, float(fraction))
+
+    def log(self, line: str) -> None:
+        """Append a line to the task's log (the newline is added when missing)."""
+        self.write(line if line.endswith("\n") else line + "\n")
+
+    def write(self, text: str) -> None:
+        """Append text to the task's log as it is."""
+        self._on_loop(self._write_log, self.task_id, text)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise TaskCancelled(f"task {self.task_id} was cancelled")
+
+    def _cancel(self) -> None:
+        self._cancelled.set()
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
 
 
-class Kind(Protocol):
+KindFunction = Callable[[Any, TaskContext], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class Kind:
     name: str
-    # Can stop part-way (its run() is cancelled) and later go on from ctx.elapsed.
-    resumable: bool
+    function: KindFunction
+    params: type[BaseModel]
+    description: str = ""
+    # Can stop part-way (its run is cancelled) and later go on from ctx.elapsed.
+    resumable: bool = False
+    # Runs whatever the caller asks (e.g. shell commands): never without a token.
+    requires_token: bool = False
 
-    async def run(self, task: Task, ctx: RunContext) -> None: ...
+    def validate(self, raw: dict[str, Any]) -> BaseModel:
+        return self.params.model_validate(raw)
+
+    async def run(self, params: dict[str, Any], ctx: TaskContext) -> None:
+        model = self.params.model_validate(params)
+        if inspect.iscoroutinefunction(self.function):
+            await self.function(model, ctx)
+        else:
+            await _in_worker_thread(self.function, model, ctx)
+
+    @property
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "resumable": self.resumable,
+            "requires_token": self.requires_token,
+            "params": self.params.model_json_schema(),
+        }
 
 
-class TimerKind:
-    """The seed's task: wait `duration` seconds, reporting progress as time passes."""
+def kind(
+    name: str,
+    *,
+    params: type[BaseModel],
+    description: str = "",
+    resumable: bool = False,
+    requires_token: bool = False,
+) -> Callable[[KindFunction], Kind]:
+    """Make a function a task kind (see the module docstring)."""
 
-    name = "timer"
-    resumable = True
+    def wrap(function: KindFunction) -> Kind:
+        return Kind(
+            name=name,
+            function=function,
+            params=params,
+            description=description or (inspect.getdoc(function) or "").split("\n\n")[0],
+            resumable=resumable,
+            requires_token=requires_token,
+        )
 
-    async def run(self, task: Task, ctx: RunContext) -> None:
-        duration = float(task.duration or 0)
-        # About 100 steps, but never more than 4 wake-ups a second (thousands of timers can
-        # run at once) and never less than one every 2 s (the bar must visibly move).
-        step = min(2.0, max(0.25, duration / 100))
-        start = ctx.clock.monotonic() - ctx.elapsed
-        while (elapsed := ctx.clock.monotonic() - start) < duration - SLACK:
-            ctx.progress(elapsed / duration)
-            await ctx.clock.sleep(min(step, duration - elapsed))
+    return wrap
 
 
-def default_kinds() -> dict[str, Kind]:
-    return {k.name: k for k in (TimerKind(),)}
+async def _in_worker_thread(function: KindFunction, params: BaseModel, ctx: TaskContext) -> None:
+    """Run a sync kind in its own daemon thread: a kind that ignores cancellation can
+    then never hold up the server's exit, as a pool thread would."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def target() -> None:
+        try:
+            function(params, ctx)
+        except BaseException as exc:  # handed to the loop, which decides what it means
+            loop.call_soon_threadsafe(settle, exc)
+        else:
+            loop.call_soon_threadsafe(settle, None)
+
+    threading.Thread(target=target, name=f"kind-{ctx.task_id}", daemon=True).start()
+    try:
+        await asyncio.shield(done)
+    except asyncio.CancelledError:
+        ctx._cancel()  # the thread sees it at its next check and unwinds on its own
+        # Nobody awaits the thread's outcome any more; retrieve it so it is not reported.
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise
+
+
+class TimerParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration: float = Field(
+        gt=0,
+        le=MAX_DURATION,
+        strict=True,
+        allow_inf_nan=False,
+        description="How long the task runs, in seconds (at most 7 days).",
+    )
+
+
+@kind("timer", params=TimerParams, resumable=True)
+async def timer(params: TimerParams, ctx: TaskContext) -> None:
+    """Wait `duration` seconds, reporting progress as time passes (the seed's task)."""
+    duration = params.duration
+    # About 100 steps, but never more than 4 wake-ups a second (thousands of timers can
+    # run at once) and never less than one every 2 s (the bar must visibly move).
+    step = min(2.0, max(0.25, duration / 100))
+    start = ctx.clock.monotonic() - ctx.elapsed
+    while (elapsed := ctx.clock.monotonic() - start) < duration - SLACK:
+        ctx.progress(elapsed / duration)
+        await ctx.clock.sleep(min(step, duration - elapsed))

@@ -109,6 +109,7 @@ class Task:
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "error": self.error,
+            "params": self.params,
             "after": list(self.after),
             "retry_of": self.retry_of,
             # Where a queued task stands in line; it moves as others start, so the engine

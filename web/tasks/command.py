@@ -1,0 +1,168 @@
+"""The `command` kind: run a program, capture its output, read progress from it.
+
+The program runs under web/tasks/supervisor.py in a process group of its own, so cancel,
+timeout and shutdown end every process it started. Its stdout and stderr go to the
+task's log as they arrive; a line that shows a percentage moves the progress bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import re
+import signal
+import sys
+from collections import deque
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from web.tasks.kinds import MAX_DURATION, Kind, TaskContext, kind
+
+DEFAULT_PROGRESS = r"(\d{1,3}(?:\.\d+)?)\s?%"
+ERROR_LINES = 5
+READ_SIZE = 64 * 1024
+
+
+class CommandFailed(Exception):
+    pass
+
+
+class CommandParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] | str = Field(
+        description='The program and its arguments, e.g. ["python", "train.py"]; '
+        'a single string only with "shell": true.'
+    )
+    shell: bool = Field(False, description="Run `command` through the shell (sh -c).")
+    cwd: str | None = Field(None, max_length=4096, description="Working folder (must exist).")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Variables added to the server's environment."
+    )
+    timeout: float | None = Field(
+        None, gt=0, le=MAX_DURATION, allow_inf_nan=False, description="Fail after N seconds."
+    )
+    progress_pattern: str | None = Field(
+        None,
+        max_length=500,
+        description="A regex whose first group is a percentage; default finds `42%`.",
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _not_empty(cls, value: list[str] | str) -> list[str] | str:
+        if not value or (isinstance(value, list) and not value[0]):
+            raise ValueError("command must name a program")
+        if any("\0" in part for part in ([value] if isinstance(value, str) else value)):
+            raise ValueError("command must not contain NUL characters")
+        return value
+
+    @field_validator("cwd")
+    @classmethod
+    def _existing_folder(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_dir():
+            raise ValueError(f"no such folder: {value}")
+        return value
+
+    @field_validator("progress_pattern")
+    @classmethod
+    def _one_group(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compiled = re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+            if compiled.groups < 1:
+                raise ValueError("the pattern needs a group that captures the percentage")
+        return value
+
+    @model_validator(mode="after")
+    def _shell_takes_a_string(self) -> CommandParams:
+        if self.shell != isinstance(self.command, str):
+            raise ValueError(
+                'give "command" as a list of arguments, or as one string with "shell": true'
+            )
+        return self
+
+
+def supervisor_argv() -> list[str]:
+    """How to start the supervisor: the frozen binary runs it through a hidden subcommand."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "__supervise__"]
+    return [sys.executable, "-m", "web.tasks.supervisor"]
+
+
+def make_command_kind(grace: float = 5.0) -> Kind:
+    @kind("command", params=CommandParams, requires_token=True)
+    async def command(params: CommandParams, ctx: TaskContext) -> None:
+        """Run a program; its output is the task's log, a `42%` in it moves the bar."""
+        target = ["--shell", params.command] if params.shell else ["--", *params.command]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *supervisor_argv(),
+                str(grace),
+                *target,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=params.cwd,
+                env={**os.environ, **params.env, "TASK_DASHBOARD_PARENT_PID": str(os.getpid())},
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            # The program itself is looked up by the supervisor, which reports it in the log.
+            raise CommandFailed(f"the folder {params.cwd} does not exist any more") from None
+        pattern = re.compile(params.progress_pattern or DEFAULT_PROGRESS)
+        tail: deque[str] = deque(maxlen=ERROR_LINES)
+        try:
+            async with asyncio.timeout(params.timeout):
+                await _pump(proc, ctx, pattern, tail)
+                code = await proc.wait()
+        except TimeoutError:
+            await _end(proc, grace)
+            raise CommandFailed(f"timed out after {params.timeout:g} s") from None
+        except asyncio.CancelledError:
+            await _end(proc, grace)
+            raise
+        if code != 0:
+            how = f"killed by signal {code - 128}" if code > 128 else f"exit code {code}"
+            last = "\n".join(tail)
+            raise CommandFailed(f"{how}: {last}" if last else how)
+
+    return command
+
+
+async def _pump(
+    proc: asyncio.subprocess.Process, ctx: TaskContext, pattern: re.Pattern[str], tail: deque[str]
+) -> None:
+    assert proc.stdout is not None
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    while chunk := await proc.stdout.read(READ_SIZE):
+        text = decoder.decode(chunk)
+        if not text:
+            continue
+        ctx.write(text)
+        lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
+        tail.extend(lines)
+        for line in reversed(lines):
+            if (match := pattern.search(line)) is not None:
+                with contextlib.suppress(ValueError):
+                    ctx.progress(min(100.0, float(match[1])) / 100)
+                break
+
+
+async def _end(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """Ask the supervisor to end the group; if it cannot within the grace, kill it all."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(grace + 2):
+            await proc.wait()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
