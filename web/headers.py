@@ -1,0 +1,64 @@
+"""Response headers that harden every HTTP answer: one place, one ASGI middleware.
+
+The page loads only its own script, style and images (no inline script, no outside
+origin) and may not be framed. `no-referrer` keeps the token out of any Referer, and
+everything but the static files is `no-store`, so neither the signed-in URL nor the page
+that shows the token lands in a cache. Headers a route already set are left alone.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# connect-src 'self' covers ws:// to the same host and port (CSP level 3).
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from their CDN with inline
+# bootstrap code; they stay usable (when online) but may still not be framed.
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    "https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+STATIC_PREFIX = "/static/"
+
+
+def headers_for(path: str) -> list[tuple[bytes, bytes]]:
+    policy = DOCS_POLICY if path in DOCS_PATHS else PAGE_POLICY
+    headers = [
+        (b"content-security-policy", policy.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"cross-origin-resource-policy", b"same-origin"),
+    ]
+    if not path.startswith(STATIC_PREFIX):
+        headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = headers_for(scope["path"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
