@@ -32,6 +32,20 @@ def status_of(row: Locator) -> Locator:
     return row.locator("[data-part=badgeLabel]")
 
 
+LATE = "task x is already completed"
+
+
+def refuse(page: Page, url_glob: str) -> None:
+    """Stand in for the race where the task finishes just before the click lands."""
+    page.route(url_glob, lambda route: route.fulfill(status=409, json={"detail": LATE}))
+
+
+def expect_refusal_toast(page: Page, title: str) -> None:
+    toast = page.locator("#toasts [role=alert]")
+    expect(toast).to_contain_text(title)
+    expect(toast).to_contain_text(LATE)
+
+
 def test_add_from_form_then_cancel_from_row(live_server: LiveServer, open_dashboard: OpenDashboard):
     page = open_dashboard(live_server)
     page.locator("#duration").fill("1m")
@@ -100,15 +114,9 @@ def test_refused_cancel_shows_a_toast(live_server: LiveServer, open_dashboard: O
         client.post("/tasks/add", json={"duration": 300, "name": "Stubborn"})
     row = row_named(page, "Stubborn")
     expect(status_of(row)).to_have_text("Running")
-    # Stand in for the race where the task finishes just before the click lands.
-    page.route(
-        "**/tasks/cancel",
-        lambda route: route.fulfill(status=409, json={"detail": "task x is already completed"}),
-    )
+    refuse(page, "**/tasks/cancel")
     row.get_by_role("button", name="Cancel Stubborn").click()
-    toast = page.locator("#toasts [role=alert]")
-    expect(toast).to_contain_text("Could not cancel")
-    expect(toast).to_contain_text("task x is already completed")
+    expect_refusal_toast(page, "Could not cancel")
     expect(status_of(row)).to_have_text("Running")  # the row still tells the truth
 
 

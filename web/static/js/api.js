@@ -39,7 +39,18 @@ async function call(method, path, body) {
 export const api = {
   addTask: (spec) => call("POST", "/tasks/add", spec),
   cancelTask: (taskId) => call("POST", "/tasks/cancel", { task_id: taskId }),
+  pauseTask: (taskId) => call("POST", `/tasks/${encodeURIComponent(taskId)}/pause`),
+  resumeTask: (taskId) => call("POST", `/tasks/${encodeURIComponent(taskId)}/resume`),
+  retryTask: (taskId) => call("POST", `/tasks/${encodeURIComponent(taskId)}/retry`),
+  /** change: {priority: n} or {front: true}. */
+  reprioritize: (taskId, change) =>
+    call("POST", `/tasks/${encodeURIComponent(taskId)}/priority`, change),
   clearFinished: () => call("DELETE", "/tasks/finished"),
+  /** Queue settings: {max_concurrent: n | null, queue_paused: bool}. */
+  settings: () => call("GET", "/settings"),
+  updateSettings: (changes) => call("PUT", "/settings", changes),
+  pauseQueue: () => call("POST", "/queue/pause"),
+  resumeQueue: () => call("POST", "/queue/resume"),
   /** Cheap authenticated probe: tells "server down" from "token no longer valid". */
   probe: () => call("GET", "/tasks/status?limit=1"),
 };

@@ -8,7 +8,9 @@ export class EmptyState {
     this.title = box.querySelector("[data-title]");
     this.body = box.querySelector("[data-body]");
     this.action = box.querySelector("[data-action]");
-    this.current = null;
+    // Not null: if the very first paint already has rows (the snapshot beat the first frame),
+    // show(null) must still hide the "Loading" markup the page starts with.
+    this.current = undefined;
     this.action.addEventListener("click", () => onAction(this.current?.action));
   }
 

@@ -65,9 +65,10 @@ export class Filters {
     el?.closest("[role=tab]").classList.toggle("opacity-50", n === 0 && status !== "all");
   }
 
-  /** The ids to show, newest first. */
+  /** The ids to show: newest first, except the Queued tab, which lists the line in order. */
   ids(store) {
-    const key = `${store.listVersion}|${this.status}|${this.query}`;
+    const queue = this.status === "queued";
+    const key = `${store.listVersion}|${queue ? store.queueVersion : ""}|${this.status}|${this.query}`;
     if (this.cache.key === key) return this.cache.ids;
     const { status, query } = this;
     let ids = store.order;
@@ -77,6 +78,10 @@ export class Filters {
         if (status !== "all" && task.status !== status) return false;
         return !query || task.nameLower.includes(query) || id.startsWith(query);
       });
+    }
+    if (queue) {
+      const positions = store.positions();
+      ids = [...ids].sort((a, b) => positions.get(a) - positions.get(b));
     }
     this.cache = { key, ids };
     return ids;

@@ -9,6 +9,8 @@ import { ConnectionStatus } from "./connection-status.js";
 import { EmptyState } from "./empty-state.js";
 import { Filters } from "./filters.js";
 import { LiveConnection } from "./live.js";
+import { PriorityDialog } from "./priority-dialog.js";
+import { QueueBar } from "./queue-bar.js";
 import { FINAL } from "./status.js";
 import { TaskList } from "./task-list.js";
 import { TaskStore } from "./tasks.js";
@@ -32,7 +34,7 @@ const list = new TaskList({
   table: $("#task-table"),
   viewport: $("#task-rows"),
   template: $("#row-template"),
-  onAction: (action, id) => (action === "cancel" ? cancel(id) : copyId(id)),
+  onAction: (action, id) => act(action, id),
 });
 const empty = new EmptyState($("#empty"), {
   onAction: (action) => (action === "clear-search" ? filters.clearSearch() : filters.select("all")),
@@ -46,6 +48,7 @@ function paint() {
   const ids = store.loaded ? filters.ids(store) : [];
   const animating = list.render(ids, store, now);
   filters.paintCounts(store);
+  queueBar.paint();
   empty.show(
     EmptyState.describe({
       loaded: store.loaded,
@@ -65,16 +68,39 @@ function paint() {
 
 // -- actions ------------------------------------------------------------------------------
 
-async function cancel(id) {
-  store.setCancelling(id, true);
+// The row buttons. Each call's answer is adopted (a retry's new task shows at once); the
+// socket brings every other change. A refusal (e.g. the task finished meanwhile) is a toast.
+const ROW_ACTIONS = {
+  cancel: { call: api.cancelTask, failure: "Could not cancel" },
+  pause: { call: api.pauseTask, failure: "Could not pause" },
+  resume: { call: api.resumeTask, failure: "Could not resume" },
+  retry: {
+    call: api.retryTask,
+    failure: "Could not retry",
+    done: (task) => toasts.show(`Retrying as ${task.task_id.slice(0, 8)}`),
+  },
+  front: {
+    call: (id) => api.reprioritize(id, { front: true }),
+    failure: "Could not move to the front",
+    done: (task) => toasts.show(`Moved ${task.name || task.task_id.slice(0, 8)} to the front`),
+  },
+};
+
+async function act(action, id) {
+  if (action === "copy") return copyId(id);
+  if (action === "rank") return priorityDialog.open(id);
+  const { call, failure, done } = ROW_ACTIONS[action];
+  store.setBusy(id, action);
   requestPaint();
   try {
-    store.adopt(await api.cancelTask(id));
+    const task = await call(id);
+    store.adopt(task);
+    done?.(task);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) store.remove([id]);
-    toasts.error(error.message, "Could not cancel");
+    toasts.error(error.message, failure);
   } finally {
-    store.setCancelling(id, false);
+    store.setBusy(id, null);
     requestPaint();
   }
 }
@@ -94,7 +120,23 @@ clearButton.addEventListener("click", async () => {
   }
 });
 
+const queueBar = new QueueBar($("#queue-bar"), $("#queue-banner"), {
+  api,
+  store,
+  toasts,
+  onChange: requestPaint,
+});
+
+const priorityDialog = new PriorityDialog($("#priority-dialog"), {
+  store,
+  submit: async (id, change) => {
+    await api.reprioritize(id, change);
+    toasts.show(change.front ? "Moved to the front" : `Priority set to ${change.priority}`);
+  },
+});
+
 new AddForm($("#add-form"), {
+  store,
   submit: (spec) => api.addTask(spec),
   onAdded: (task) => {
     store.adopt(task);

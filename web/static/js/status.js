@@ -8,6 +8,8 @@ export const STATUSES = [
 // Final statuses are terminal in the server's transition table: nothing leaves them.
 export const FINAL = new Set(["completed", "cancelled", "failed", "interrupted"]);
 export const CANCELLABLE = new Set(["scheduled", "queued", "running", "paused"]);
+// Waiting tasks can be re-ranked; finished ones retried (as a new task).
+export const WAITING = new Set(["scheduled", "queued"]);
 
 export const LOOK = {
   running: {

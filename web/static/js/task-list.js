@@ -36,6 +36,8 @@ export class TaskList {
 
     const visible = ids.slice(first, Math.max(first, last));
     const spare = this.#release(new Set(visible));
+    const positions = store.positions();
+    const queuePaused = store.settings.queue_paused;
     let animating = false;
     let index = 0;
     for (const id of visible) {
@@ -45,13 +47,12 @@ export class TaskList {
         row = spare.pop() ?? bindRow(this.template.content.firstElementChild.cloneNode(true));
         this.rows.set(id, row);
       }
-      const cancelling = store.cancelling.has(id);
-      paintRow(row, task, now, cancelling);
+      const view = { store, busy: store.busy.get(id) ?? null, position: positions.get(id), queuePaused };
+      animating = paintRow(row, task, now, view) || animating;
       row.setAttribute("aria-rowindex", String(first + index + 2)); // row 1 is the header
       // Keep DOM order equal to visual order (tab order, screen readers); usually a no-op.
       const here = this.viewport.children[index];
       if (here !== row) this.viewport.insertBefore(row, here ?? null);
-      animating ||= task.status === "running" && !cancelling;
       index += 1;
     }
     for (const row of spare) row.remove();

@@ -2,10 +2,12 @@
 // idempotent and writes to the DOM only what changed since the row's last paint.
 
 import { exactTime, formatClock, formatDuration, relativeTime } from "./format.js";
-import { CANCELLABLE, lookOf } from "./status.js";
+import { CANCELLABLE, FINAL, lookOf, WAITING } from "./status.js";
 
 const BADGE = "inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset";
 const BAR = "block h-full w-full origin-left rounded-full";
+// What the badge says while an action on the row is in flight.
+const BUSY_LABEL = { cancel: "Cancelling…", pause: "Pausing…", resume: "Resuming…" };
 
 /**
  * Timer tasks report progress a few times a second; between reports the bar keeps moving
@@ -19,22 +21,41 @@ export function liveProgress(task, now, frozen) {
   return Math.max(task.progress, Math.min(guess, 0.999));
 }
 
-function progressNote(task, progress, now) {
+const shortId = (id) => id.slice(0, 8);
+const labelOf = (task) => task.name || `task ${task.task_id}`;
+
+/** The first task this one runs after that has not completed yet (ids of unknown ones too). */
+function blocker(task, store) {
+  return task.after?.find((id) => store.get(id)?.status !== "completed");
+}
+
+/** [text, hover title] under the progress bar. */
+function progressNote(task, progress, now, view) {
   switch (task.status) {
     case "running":
-      return task.duration ? `${formatClock(task.duration * (1 - progress))} left` : "";
+      return [task.duration ? `${formatClock(task.duration * (1 - progress))} left` : "", ""];
     case "queued":
-      return task.queue_position ? `#${task.queue_position} in the queue` : "Waiting for a slot";
+      return [view.queuePaused ? "Queue paused" : "Waiting for a slot", ""];
     case "paused":
-      return "Paused";
-    case "scheduled":
-      return task.runAtMs ? `Starts ${relativeTime(task.runAtMs, now)}` : "Waiting";
+      return ["Paused", ""];
+    case "scheduled": {
+      if (task.runAtMs && task.runAtMs > now) {
+        return [`Starts ${relativeTime(task.runAtMs, now)}`, exactTime(task.runAtMs)];
+      }
+      const dep = blocker(task, view.store);
+      if (!dep) return ["Waiting", ""];
+      const names = task.after.map((id) => {
+        const other = view.store.get(id);
+        return other?.name ? `${other.name} (${shortId(id)})` : shortId(id);
+      });
+      return [`Waiting for ${shortId(dep)}`, `Runs after ${names.join(", ")}`];
+    }
     case "completed":
-      return task.startedMs ? `Took ${formatDuration((task.finishedMs - task.startedMs) / 1000)}` : "";
+      return [task.startedMs ? `Took ${formatDuration((task.finishedMs - task.startedMs) / 1000)}` : "", ""];
     case "cancelled":
-      return task.startedMs ? `Ran ${formatDuration((task.finishedMs - task.startedMs) / 1000)}` : "Never started";
+      return [task.startedMs ? `Ran ${formatDuration((task.finishedMs - task.startedMs) / 1000)}` : "Never started", ""];
     default:
-      return task.error ?? "";
+      return [task.error ?? "", task.error ?? ""];
   }
 }
 
@@ -49,6 +70,14 @@ function put(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+function putTitle(el, title) {
+  if (el.title !== title) el.title = title;
+}
+
+function show(el, on) {
+  if (el.hidden === on) el.hidden = !on;
+}
+
 function putTime(el, ms, now) {
   put(el, ms ? relativeTime(ms, now) : "—");
   const title = ms ? exactTime(ms) : "";
@@ -59,48 +88,82 @@ function putTime(el, ms, now) {
   }
 }
 
-export function paintRow(row, task, now, cancelling) {
+/**
+ * view: {store, busy (the action in flight for this task, or null), position (live place in
+ * line, queued tasks only), queuePaused}.
+ */
+export function paintRow(row, task, now, view) {
   const parts = row.parts;
-  if (row.task !== task || row.cancelling !== cancelling) {
-    paintIdentity(row, parts, task, cancelling);
+  if (row.task !== task || row.busy !== view.busy) {
+    paintIdentity(row, parts, task, view.busy);
     row.task = task;
-    row.cancelling = cancelling;
+    row.busy = view.busy;
   }
-  const progress = liveProgress(task, now, cancelling);
+  const frozen = view.busy === "cancel" || view.busy === "pause";
+  const progress = liveProgress(task, now, frozen);
   parts.bar.style.transform = `scaleX(${progress})`;
   const percent = `${Math.floor(progress * 100)}%`;
   if (parts.pct.textContent !== percent) {
     parts.pct.textContent = percent;
     parts.meter.setAttribute("aria-valuenow", String(Math.floor(progress * 100)));
   }
-  put(parts.note, progressNote(task, progress, now));
+  const [note, title] = progressNote(task, progress, now, view);
+  put(parts.note, note);
+  putTitle(parts.note, title);
+  // Positions move as other tasks start, so they are painted every frame, not per version.
+  show(parts.position, view.position !== undefined);
+  if (view.position !== undefined) put(parts.position, `#${view.position} in queue`);
   putTime(parts.started, task.startedMs, now);
   putTime(parts.finished, task.finishedMs, now);
   put(parts.when, whenNote(task, now));
+  return task.status === "running" && !frozen;
 }
 
-function paintIdentity(row, parts, task, cancelling) {
+function paintIdentity(row, parts, task, busy) {
   const look = lookOf(task.status);
+  const label = labelOf(task);
   row.dataset.taskId = task.task_id;
   row.dataset.status = task.status;
   put(parts.name, task.name || "Untitled task");
   parts.name.classList.toggle("italic", !task.name);
   parts.name.title = task.name;
-  put(parts.id, task.task_id.slice(0, 8));
+  put(parts.id, shortId(task.task_id));
   parts.id.setAttribute("aria-label", `Copy task id ${task.task_id}`);
   put(parts.duration, task.duration ? formatDuration(task.duration) : "");
+
+  show(parts.priority, task.priority !== 0);
+  put(parts.priorityValue, String(task.priority));
+  parts.priority.title = `Priority ${task.priority}: higher starts first`;
+  parts.priorityIcon.firstElementChild.setAttribute("href", task.priority < 0 ? "#i-arrow-down" : "#i-arrow-up");
+  show(parts.retryOf, Boolean(task.retry_of));
+  if (task.retry_of) {
+    put(parts.retryOfId, shortId(task.retry_of));
+    parts.retryOf.title = `Retry of task ${task.retry_of}`;
+  }
+
   parts.badge.className = `${BADGE} ${look.badge}`;
-  put(parts.badgeLabel, cancelling ? "Cancelling…" : look.label);
+  put(parts.badgeLabel, BUSY_LABEL[busy] ?? look.label);
   parts.badgeIcon.setAttribute("class", `size-3.5 ${look.iconClass ?? ""}`);
   parts.badgeIcon.firstElementChild.setAttribute("href", `#${look.icon}`);
   parts.bar.className = `${BAR} ${look.bar}`;
   parts.meter.setAttribute("aria-label", `Progress of ${task.name || task.task_id}`);
-  parts.note.title = task.error ?? "";
-  const canCancel = CANCELLABLE.has(task.status);
-  parts.cancel.hidden = !canCancel;
-  parts.cancel.disabled = cancelling;
-  parts.cancel.setAttribute("aria-label", `Cancel ${task.name || `task ${task.task_id}`}`);
-  put(parts.cancelLabel, cancelling ? "Cancelling…" : "Cancel");
+
+  const buttons = {
+    pause: [task.status === "running", `Pause ${label}`],
+    resume: [task.status === "paused", `Resume ${label}`],
+    front: [WAITING.has(task.status), `Move ${label} to the front of the queue`],
+    rank: [WAITING.has(task.status), `Change priority of ${label}`],
+    retry: [FINAL.has(task.status), `Retry ${label}`],
+    cancel: [CANCELLABLE.has(task.status), `Cancel ${label}`],
+  };
+  for (const [name, [on, aria]] of Object.entries(buttons)) {
+    const button = parts[name];
+    show(button, on);
+    button.disabled = Boolean(busy);
+    button.setAttribute("aria-label", aria);
+  }
+  put(parts.cancelLabel, busy === "cancel" ? "Cancelling…" : "Cancel");
+  put(parts.retryLabel, busy === "retry" ? "Retrying…" : "Retry");
 }
 
 /** Find a fresh row's parts once, so painting never queries the DOM. */

@@ -1,6 +1,6 @@
-// The page's copy of the server's tasks: newest first, with counts, kept true by the
-// WebSocket. Snapshots replace everything (so a reconnect leaves no stale or duplicate rows);
-// deltas and API answers merge one task at a time.
+// The page's copy of the server's tasks (newest first, with counts) and queue settings, kept
+// true by the WebSocket. Snapshots replace everything (so a reconnect leaves no stale or
+// duplicate rows); deltas and API answers merge one task at a time.
 
 import { FINAL, STATUSES } from "./status.js";
 
@@ -28,7 +28,11 @@ export class TaskStore {
     // Bumped when membership or status changes (filters must re-run) vs. any change at all.
     this.listVersion = 0;
     this.version = 0;
-    this.cancelling = new Set();
+    // Bumped when a queued task comes, goes or changes: live queue positions depend on it.
+    this.queueVersion = 0;
+    this.settings = { max_concurrent: null, queue_paused: false };
+    this.busy = new Map(); // task id -> the action in flight for it ("cancel", "pause", ...)
+    this.line = { version: -1, positions: new Map() };
   }
 
   get size() {
@@ -42,6 +46,7 @@ export class TaskStore {
   /** A server message; stale deltas (seq not newer than what we hold) are dropped. */
   receive(message) {
     if (message.type === "snapshot") {
+      if (message.settings) this.settings = message.settings;
       this.reset(message.tasks, message.seq);
       return;
     }
@@ -49,6 +54,33 @@ export class TaskStore {
     this.seq = message.seq;
     if (message.type === "task") this.merge(message.task);
     else if (message.type === "removed") this.remove(message.task_ids);
+    else if (message.type === "settings") this.setSettings(message.settings);
+  }
+
+  /** Queue settings from the socket or from the answer to our own change. */
+  setSettings(settings) {
+    this.settings = { ...this.settings, ...settings };
+    this.#changed(false);
+  }
+
+  /**
+   * Where each queued task stands in line (1 = next to start), computed here because the
+   * server's queue_position is only as fresh as the task's own last change. Same order as
+   * the engine: higher priority first, then submission order (creation time, then the
+   * snapshot's order). Recomputed only after the queue changed.
+   */
+  positions() {
+    if (this.line.version === this.queueVersion) return this.line.positions;
+    const queued = [];
+    for (let i = this.order.length - 1; i >= 0; i--) {
+      const task = this.byId.get(this.order[i]); // oldest first
+      if (task.status === "queued") queued.push(task);
+    }
+    // Stable sort: equal priorities keep the oldest-first order of the loop above.
+    queued.sort((a, b) => b.priority - a.priority || a.createdMs - b.createdMs);
+    const positions = new Map(queued.map((task, i) => [task.task_id, i + 1]));
+    this.line = { version: this.queueVersion, positions };
+    return positions;
   }
 
   reset(tasks, seq) {
@@ -56,14 +88,15 @@ export class TaskStore {
     this.order = tasks.map((t) => t.task_id);
     for (const status of STATUSES) this.counts[status] = 0;
     for (const task of this.byId.values()) this.#count(task.status, 1);
-    this.cancelling.clear();
+    this.busy.clear();
+    this.queueVersion += 1;
     this.seq = seq;
     this.loaded = true;
     this.#changed(true);
   }
 
   /**
-   * A task from a REST answer (add, cancel). It races the socket, which may already have
+   * A task from a REST answer (add, cancel, retry, ...). It races the socket, which may already have
    * newer news (e.g. "running" before POST /tasks/add answers "queued"), so it only adds a
    * task we do not know yet or brings one to its final status.
    */
@@ -83,6 +116,7 @@ export class TaskStore {
       this.#insertInOrder(task);
     }
     this.#count(task.status, 1);
+    if (task.status === "queued" || old?.status === "queued") this.queueVersion += 1;
     this.#changed(!old || old.status !== task.status);
   }
 
@@ -92,15 +126,17 @@ export class TaskStore {
     for (const id of gone) {
       this.#count(this.byId.get(id).status, -1);
       this.byId.delete(id);
-      this.cancelling.delete(id);
+      this.busy.delete(id);
     }
     this.order = this.order.filter((id) => !gone.has(id));
+    this.queueVersion += 1;
     this.#changed(true);
   }
 
-  setCancelling(id, on) {
-    if (on) this.cancelling.add(id);
-    else this.cancelling.delete(id);
+  /** Mark a row's action as in flight (its buttons wait), or clear it with null. */
+  setBusy(id, action) {
+    if (action) this.busy.set(id, action);
+    else this.busy.delete(id);
     this.#changed(false);
   }
 
