@@ -1,0 +1,135 @@
+"""Kinds that users define: found by entry point and by file, validated, live, cancellable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from websockets.sync.client import connect
+
+from tests.conftest import LiveServer
+from tests.waiting import task_in, until
+from web.app import create_app
+from web.settings import Settings
+from web.tasks.registry import KindsError
+
+KINDS_FILE = Path(__file__).parent / "kinds" / "spinning.py"
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[LiveServer]:
+    server = LiveServer(replace(settings, kinds_file=KINDS_FILE)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def test_kinds_are_listed_with_their_parameter_schemas(http: httpx.Client) -> None:
+    kinds = {k["name"]: k for k in http.get("/kinds").json()}
+    assert {"timer", "command", "hash-folder", "spin"} <= set(kinds)
+    assert kinds["hash-folder"]["params"]["required"] == ["folder"]
+    assert kinds["hash-folder"]["description"].startswith("Hash every file in a folder")
+    assert kinds["command"]["requires_token"] is True
+    assert kinds["timer"]["resumable"] is True
+    assert kinds["spin"]["params"]["properties"]["rounds"]["maximum"] == 10_000_000
+
+
+def test_entry_point_kind_validates_its_parameters(http: httpx.Client, tmp_path: Path) -> None:
+    missing = http.post("/tasks/add", json={"kind": "hash-folder", "folder": str(tmp_path / "x")})
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "folder"]
+    assert "no such folder" in missing.json()["detail"][0]["msg"]
+    wrong = http.post(
+        "/tasks/add", json={"kind": "hash-folder", "folder": str(tmp_path), "algorithm": "crc"}
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["loc"] == ["body", "algorithm"]
+
+
+def test_entry_point_kind_does_real_work(http: httpx.Client, tmp_path: Path) -> None:
+    tmp_path /= "files"
+    files = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256)) * 5000}
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    task = http.post("/tasks/add", json={"kind": "hash-folder", "folder": str(tmp_path)}).json()
+    done = task_in(http, task["task_id"], "completed", "failed")
+    assert done["status"] == "completed", done["error"]
+    assert done["params"] == {"folder": str(tmp_path), "algorithm": "sha256", "pattern": "**/*"}
+    log = http.get(f"/tasks/{task['task_id']}/logs").json()["text"].splitlines()
+    expected = [f"{hashlib.sha256(data).hexdigest()}  {name}" for name, data in files.items()]
+    assert log[:2] == expected
+    assert log[2].startswith("# 2 files")
+
+
+def test_progress_and_logs_reach_a_websocket_client_then_cancel(
+    server: LiveServer, http: httpx.Client
+) -> None:
+    with connect(server.ws_url, additional_headers=server.headers) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+        task = http.post("/tasks/add", json={"kind": "spin", "rounds": 100_000}).json()
+        ws.send(json.dumps({"type": "follow", "task_id": task["task_id"]}))
+        logged, progressed = "", 0.0
+        end = time.monotonic() + 20
+        while ("round 3\n" not in logged or progressed == 0) and time.monotonic() < end:
+            message = json.loads(ws.recv(timeout=10))
+            if message["type"] == "log" and message["task_id"] == task["task_id"]:
+                logged += message["text"]
+            elif message["type"] == "task" and message["task"]["task_id"] == task["task_id"]:
+                progressed = message["task"]["progress"]
+        assert "round 3\n" in logged and progressed > 0
+        assert (
+            http.post("/tasks/cancel", json={"task_id": task["task_id"]}).json()["status"]
+            == "cancelled"
+        )
+
+    def worker_gone() -> bool:
+        return not any(t.name == f"kind-{task['task_id']}" for t in threading.enumerate())
+
+    until(worker_gone, what="the kind's worker thread to notice the cancel and end")
+    assert http.get(f"/tasks/{task['task_id']}").json()["status"] == "cancelled"
+
+
+def test_a_busy_sync_kind_does_not_block_the_server(http: httpx.Client) -> None:
+    task = http.post("/tasks/add", json={"kind": "spin", "rounds": 100_000}).json()
+    task_in(http, task["task_id"], "running")
+    with httpx.Client(base_url=str(http.base_url), headers=http.headers, timeout=2) as quick:
+        for _ in range(20):
+            assert quick.get("/healthz").status_code == 200
+            assert quick.get(f"/tasks/{task['task_id']}").json()["status"] == "running"
+    http.post("/tasks/cancel", json={"task_id": task["task_id"]})
+
+
+def test_a_follow_request_for_an_unknown_task_gets_an_error(server: LiveServer) -> None:
+    with connect(server.ws_url, additional_headers=server.headers) as ws:
+        ws.recv(timeout=10)
+        ws.send(json.dumps({"type": "follow", "task_id": "nope"}))
+        assert json.loads(ws.recv(timeout=10)) == {
+            "type": "error",
+            "detail": "no task with id 'nope'",
+        }
+        ws.send("not json")
+        assert json.loads(ws.recv(timeout=10))["type"] == "error"
+
+
+def test_a_broken_kinds_file_stops_the_start_with_its_name(
+    settings: Settings, tmp_path: Path
+) -> None:
+    broken = tmp_path / "kinds.py"
+    broken.write_text("raise RuntimeError('oops')\n")
+    app = create_app(replace(settings, kinds_file=broken))
+    with pytest.raises(KindsError, match=f"kinds file {broken} failed to load"), TestClient(app):
+        pass
