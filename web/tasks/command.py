@@ -88,10 +88,14 @@ class CommandParams(BaseModel):
         return self
 
 
+# The frozen binary's hidden subcommand that runs the supervisor (desktop_app/cli.py).
+SUPERVISE = "__supervise__"
+
+
 def supervisor_argv() -> list[str]:
-    """How to start the supervisor: the frozen binary runs it through a hidden subcommand."""
+    """How to start the supervisor: a frozen binary has no `python -m`."""
     if getattr(sys, "frozen", False):
-        return [sys.executable, "__supervise__"]
+        return [sys.executable, SUPERVISE]
     return [sys.executable, "-m", "web.tasks.supervisor"]
 
 

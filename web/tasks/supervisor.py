@@ -85,6 +85,9 @@ def end_group(grace: float) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if os.getpgrp() != os.getpid():
+        # Ending "our group" must never reach whoever started us: lead a group of our own.
+        os.setsid()
     grace = float(argv[0])
     command: list[str] | str = argv[2] if argv[1] == "--shell" else argv[2:]
     parent = int(os.environ.pop("TASK_DASHBOARD_PARENT_PID", os.getppid()))
