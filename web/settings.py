@@ -15,6 +15,7 @@ import platformdirs
 
 APP_NAME = "task-dashboard"
 HOME_ENV = "TASK_DASHBOARD_HOME"
+KINDS_ENV = "TASK_DASHBOARD_KINDS_FILE"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -29,6 +30,11 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _path_from_env(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 def default_data_dir() -> Path:
@@ -69,7 +75,7 @@ class Settings:
     # A send that takes longer than this drops the client (it stopped reading).
     ws_send_timeout: float = 30.0
     # A Python file whose @kind functions become task kinds (besides installed packages).
-    kinds_file: Path | None = None
+    kinds_file: Path | None = field(default_factory=lambda: _path_from_env(KINDS_ENV))
     # Seconds a cancelled command gets between SIGTERM and SIGKILL.
     kill_grace: float = 5.0
     # Per task log file; past it the oldest half is dropped.
