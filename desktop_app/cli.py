@@ -1,7 +1,8 @@
 """`task-dashboard`: the command line entry point.
 
-No command opens the desktop app; `serve` runs the server alone; `info`, `add`, `status`
-and `cancel` talk to the running instance found through instance.json, so nobody has to
+No command opens the desktop app; `serve` runs the server alone; `info`, `add`, `status`,
+`cancel` and the queue's commands (`pause`, `resume`, `retry`, `priority`, `queue`,
+`settings`) talk to the running instance found through instance.json, so nobody has to
 hunt for its port or token.
 """
 
@@ -13,7 +14,7 @@ import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
 
-from desktop_app import discovery
+from desktop_app import discovery, queue_commands
 from desktop_app.client import ClientError, InstanceClient
 from desktop_app.discovery import Instance
 from desktop_app.hosting import AlreadyRunning, hosted_engine, wait_for_stop_signal
@@ -21,6 +22,7 @@ from desktop_app.logs import setup_logging
 from desktop_app.server import BindError, ServerStartError
 from web import __version__
 from web.settings import Settings, SettingsError
+from web.tasks.command import SUPERVISE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,8 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
 
     add = commands.add_parser("add", help="add a task to the running instance; prints its id")
-    add.add_argument("duration", type=float, help="seconds the task runs")
+    add.add_argument(
+        "duration",
+        type=queue_commands.parse_duration,
+        help="how long the task runs: seconds, or e.g. 1m30s, 2h, 1:30",
+    )
     add.add_argument("--name", help="a name to show on the dashboard")
+    queue_commands.add_scheduling_options(add)
     add.add_argument("--json", action="store_true", help="print the whole task as JSON")
 
     status = commands.add_parser("status", help="list the running instance's tasks")
@@ -60,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel a task of the running instance")
     cancel.add_argument("task_id")
     cancel.add_argument("--json", action="store_true", help="print the task as JSON")
+    queue_commands.add_queue_commands(commands)
     return parser
 
 
@@ -111,7 +119,14 @@ def info(args: argparse.Namespace, instance: Instance) -> int:
 
 
 def add(args: argparse.Namespace, client: InstanceClient) -> int:
-    task = client.add(args.duration, args.name)
+    task = client.add(
+        args.duration,
+        args.name,
+        priority=args.priority,
+        delay=args.delay,
+        run_at=args.run_at,
+        after=args.after,
+    )
     print(json.dumps(task, indent=2) if args.json else task["task_id"])
     return 0
 
@@ -130,8 +145,16 @@ def status(args: argparse.Namespace, client: InstanceClient) -> int:
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0
-    for task in answer["tasks"]:
-        print(f"{task['task_id']}  {task['status']:<11} {task['progress']:>4.0%}  {task['name']}")
+    # Where waiting tasks stand (and priorities) get a column, when any task has something.
+    notes = [queue_commands.describe(task) for task in answer["tasks"]]
+    width = max(map(len, notes), default=0)
+    for task, note in zip(answer["tasks"], notes, strict=True):
+        where = f"{note:<{width}}  " if width else ""
+        pct = f"{task['progress']:>4.0%}"
+        print(f"{task['task_id']}  {task['status']:<11} {pct}  {where}{task['name']}")
+    queue_line = queue_commands.queue_line(client.settings())
+    if queue_line:
+        print(queue_line)
     counts = ", ".join(f"{n} {s}" for s, n in answer["counts"].items() if n)
     print(f"{answer['total']} task(s){': ' + counts if counts else ''}")
     return 0
@@ -141,12 +164,19 @@ CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, InstanceClient], int]] 
     "add": add,
     "cancel": cancel,
     "status": status,
+    **queue_commands.COMMANDS,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # First: in a frozen build, a multiprocessing child re-enters here and must stop at it.
     multiprocessing.freeze_support()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [SUPERVISE]:
+        # A frozen build has no `python -m`: command tasks start their supervisor this way.
+        from web.tasks.supervisor import main as supervise
+
+        return supervise(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command is None:
         from desktop_app.launcher import main as open_desktop_app
@@ -168,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return CLIENT_COMMANDS[args.command](args, client)
     except (ClientError, OSError) as exc:
         return _fail(exc)
+    except queue_commands.UsageError as exc:
+        return _fail(exc, 2)
 
 
 def _fail(error: object, code: int = 1) -> int:

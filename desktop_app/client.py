@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 
 class ClientError(RuntimeError):
@@ -29,14 +30,39 @@ class InstanceClient:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
 
-    def add(self, duration: float, name: str | None = None) -> dict[str, Any]:
+    def add(
+        self,
+        duration: float,
+        name: str | None = None,
+        *,
+        priority: int | None = None,
+        delay: float | None = None,
+        run_at: str | None = None,
+        after: Sequence[str] = (),
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"duration": duration}
-        if name is not None:
-            body["name"] = name
+        optional = {"name": name, "priority": priority, "delay": delay, "run_at": run_at}
+        body.update((key, value) for key, value in optional.items() if value is not None)
+        if after:
+            body["after"] = list(after)
         return self._call("POST", "/tasks/add", body)
 
     def cancel(self, task_id: str) -> dict[str, Any]:
         return self._call("POST", "/tasks/cancel", {"task_id": task_id})
+
+    def task_action(self, task_id: str, action: str, body: object = None) -> dict[str, Any]:
+        """POST /tasks/{id}/{action}: pause, resume, retry, priority."""
+        return self._call("POST", f"/tasks/{quote(task_id, safe='')}/{action}", body)
+
+    def settings(self, **changes: object) -> dict[str, Any]:
+        """The queue settings; with changes (max_concurrent, queue_paused), PUT them first."""
+        if changes:
+            return self._call("PUT", "/settings", changes)
+        return self._call("GET", "/settings")
+
+    def queue(self, action: str) -> dict[str, Any]:
+        """POST /queue/pause or /queue/resume; answers the settings."""
+        return self._call("POST", f"/queue/{action}")
 
     def status(self, **query: str | int) -> dict[str, Any]:
         return self._call("GET", f"/tasks/status?{urlencode(query)}" if query else "/tasks/status")

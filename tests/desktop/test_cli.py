@@ -7,29 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from desktop_app import discovery
-from desktop_app.cli import main
-from desktop_app.hosting import Hosted, hosted_engine
+from desktop_app.hosting import Hosted
+from tests.desktop.conftest import run
 from tests.desktop.polling import until
 from web.settings import HOME_ENV, Settings
-
-
-@pytest.fixture
-def running() -> Iterator[Hosted]:
-    """An engine on a real socket for the data dir the CLI finds (TASK_DASHBOARD_HOME)."""
-    with hosted_engine(Settings(port=0)) as hosted:
-        yield hosted
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_info_names_the_running_instance(running: Hosted, capsys) -> None:
