@@ -50,7 +50,9 @@ def run(browser: Browser, tasks: int, stream: int) -> dict[str, float]:
         settings = Settings(data_dir=Path(tmp) / "data", log_dir=Path(tmp) / "logs", token=TOKEN)
         seed_history(settings.db_path, tasks)
         server = LiveServer(settings).start()
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        # bypass_csp: wait_for_function evaluates its predicate as a string, which the
+        # page's CSP (no unsafe-eval) refuses; the page itself needs no exemption.
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
         try:
             page = context.new_page()
             page.goto(f"{server.url}/dashboard?token={TOKEN}")
