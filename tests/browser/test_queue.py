@@ -128,6 +128,24 @@ def test_pause_and_resume_a_running_task_from_its_row(
     assert progress_of(row) > held
 
 
+def test_a_resumed_bar_moves_on_from_where_it_paused(
+    live_server: LiveServer, open_dashboard: OpenDashboard
+):
+    page = open_dashboard(live_server)
+    # 30% reported a second ago by a 100 s timer that started 90 s ago (it was paused for
+    # a minute): 31%, not the 90% that the time since its start would suggest.
+    progress = page.evaluate(
+        """async () => {
+            const { liveProgress } = await import("/static/js/task-row.js");
+            const now = Date.now();
+            const task = { status: "running", kind: "timer", duration: 100, progress: 0.3,
+                           startedMs: now - 90_000, receivedMs: now - 1000 };
+            return liveProgress(task, now, false);
+        }"""
+    )
+    assert progress == pytest.approx(0.31)
+
+
 def test_retry_a_cancelled_task_from_its_row(
     live_server: LiveServer, open_dashboard: OpenDashboard
 ):

@@ -10,14 +10,15 @@ const BAR = "block h-full w-full origin-left rounded-full";
 const BUSY_LABEL = { cancel: "Cancelling…", pause: "Pausing…", resume: "Resuming…" };
 
 /**
- * Timer tasks report progress a few times a second; between reports the bar keeps moving
- * from started_at and duration, never behind the server's figure and never done early.
+ * Timer tasks report progress now and then; between reports the bar keeps moving from the
+ * last report at the timer's pace, never behind the server's figure and never done early.
+ * (Not from started_at: a task that was paused has run for less than the time since.)
  */
 export function liveProgress(task, now, frozen) {
   if (frozen || task.status !== "running" || task.kind !== "timer" || !task.duration) {
     return task.progress;
   }
-  const guess = (now - task.startedMs) / 1000 / task.duration;
+  const guess = task.progress + (now - task.receivedMs) / 1000 / task.duration;
   return Math.max(task.progress, Math.min(guess, 0.999));
 }
 

@@ -14,6 +14,7 @@ function prepare(task) {
     runAtMs: time(task.run_at),
     startedMs: time(task.started_at),
     finishedMs: time(task.finished_at),
+    receivedMs: Date.now(), // the progress figure is the server's as of about now
     nameLower: task.name.toLowerCase(),
   };
 }
