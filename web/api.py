@@ -35,11 +35,18 @@ COMMON = {
     401: {"model": Problem, "description": "Missing or wrong token."},
     403: {"model": Problem, "description": "Cross-origin request refused."},
     413: {"model": Problem, "description": "Request body too large."},
+    503: {
+        "model": Problem,
+        "description": "The task database cannot be written (disk full, locked, read-only); "
+        "`detail` names the file and what to do.",
+    },
 }
 INVALID = {422: {"description": "Invalid input; `detail` says which field and why."}}
 NOT_FOUND = {404: {"model": Problem, "description": "No task with that id."}}
 CONFLICT = {409: {"model": Problem, "description": "The task is in the wrong state for this."}}
 ON_TASK = {**COMMON, **INVALID, **NOT_FOUND, **CONFLICT}
+# Offsets past this are refused (422), not passed on to slicing and seeking that overflow (500).
+MAX_OFFSET = 2**53 - 1
 
 
 async def get_engine(request: Request) -> TaskEngine:
@@ -86,10 +93,18 @@ async def cancel_task(body: CancelTask, engine: Engine) -> Response:
     return task_response(engine, engine.cancel(body.task_id))
 
 
+_ONE_STATUS = f" *(?:{'|'.join(TaskStatus)}) *"
+# Exactly what parse_statuses accepts, so the schema documents it.
+STATUSES_PATTERN = f"^(?:{_ONE_STATUS}(?:,{_ONE_STATUS})*)?$"
+
+
 async def parse_statuses(
     status: Annotated[
         str | None,
-        Query(description="Comma-separated statuses to keep, e.g. `running,queued`."),
+        Query(
+            description="Comma-separated statuses to keep, e.g. `running,queued`.",
+            json_schema_extra={"pattern": STATUSES_PATTERN},
+        ),
     ] = None,
 ) -> list[TaskStatus] | None:
     if not status:
@@ -97,7 +112,7 @@ async def parse_statuses(
     wanted = []
     for word in status.split(","):
         try:
-            wanted.append(TaskStatus(word.strip()))
+            wanted.append(TaskStatus(word.strip(" ")))
         except ValueError:
             raise HTTPException(
                 422, f"unknown status {word.strip()!r}; use any of: {', '.join(TaskStatus)}"
@@ -110,7 +125,9 @@ async def list_tasks(
     engine: Engine,
     statuses: Annotated[list[TaskStatus] | None, Depends(parse_statuses)],
     limit: Annotated[int, Query(ge=1, le=100_000, description="Page size.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Tasks to skip (newest first).")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Tasks to skip (newest first).")
+    ] = 0,
 ) -> Response:
     page, total = engine.page(statuses, limit, offset)
     tasks = ",".join(engine.render(t) for t in page)
@@ -129,7 +146,7 @@ async def clear_finished(engine: Engine) -> Removed:
 async def read_log(
     task_id: str,
     engine: Engine,
-    offset: Annotated[int, Query(ge=0, description="Byte offset to read from.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1024 * 1024, description="Bytes at most.")] = 65536,
 ) -> LogChunkOut:
     task = engine.get(task_id)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match
 
 from web import __version__, api, pages, ws
 from web.clock import Clock, SystemClock
 from web.headers import SecurityHeadersMiddleware
 from web.realtime import Hub
-from web.security import SecurityMiddleware, load_or_create_token
+from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
 from web.store import Store, StoreError
 from web.tasks.engine import InvalidParams, InvalidTask, TaskEngine, TaskNotFound, new_task_id
@@ -86,7 +89,31 @@ def create_app(
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     _map_domain_errors(app)
+    if settings.auth:
+        _document_auth(app)
     return app
+
+
+def _document_auth(app: FastAPI) -> None:
+    """Say in the OpenAPI schema what the security middleware asks of every call but
+    /healthz (the middleware checks it; this only documents it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "token": {"type": "http", "scheme": "bearer", "description": TOKEN_HELP},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE},
+            }
+            for path, operations in schema["paths"].items():
+                for operation in operations.values():
+                    operation["security"] = (
+                        [] if path in OPEN_PATHS else [{"token": []}, {"cookie": []}]
+                    )
+        return app.openapi_schema  # build() cached it
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _map_domain_errors(app: FastAPI) -> None:
@@ -101,6 +128,7 @@ def _map_domain_errors(app: FastAPI) -> None:
     app.add_exception_handler(InvalidTask, problem(422))
     app.add_exception_handler(StoreError, problem(503))
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(405, method_not_allowed)
     app.add_exception_handler(InvalidParams, invalid_params)
 
 
@@ -109,6 +137,25 @@ async def invalid_params(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidParams)
     detail = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 whose Allow lists every method of the path that matched, not only those of its
+    first route (GET and PUT /settings are two routes)."""
+    routes = [r for router in (api.router, pages.router) for r in router.routes]
+    matched = next(
+        (
+            r.path
+            for r in routes
+            if isinstance(r, APIRoute) and r.matches(request.scope)[0] is not Match.NONE
+        ),
+        None,
+    )
+    allowed = {
+        m for r in routes if isinstance(r, APIRoute) and r.path == matched for m in r.methods
+    }
+    headers = {"Allow": ", ".join(sorted(allowed))} if allowed else getattr(exc, "headers", None)
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
 
 
 async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from web.tasks.model import TaskStatus
 
@@ -16,12 +23,37 @@ MAX_DELAY = 365 * 24 * 3600.0
 Seconds = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
+def _integral(value: object) -> object:
+    """JSON Schema's `integer` includes 2.0 (the schema promises it): take it as 2. Strict
+    otherwise, so "2" and true stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The constraints come before the validator, or they vanish from the JSON schema.
+Priority = Annotated[int, Field(strict=True, ge=-1000, le=1000), BeforeValidator(_integral)]
+Limit = Annotated[int, Field(strict=True, ge=1, le=100_000), BeforeValidator(_integral)]
+
+
 def _document_kind_parameters(schema: dict[str, Any]) -> None:
+    # What _one_start_time checks, so that the schema admits only what the server accepts.
+    schema["not"] = {
+        "required": ["delay", "run_at"],
+        "properties": {"delay": {"type": "number"}, "run_at": {"type": "string"}},
+    }
     schema["properties"]["duration"] = {
         "type": "number",
         "exclusiveMinimum": 0,
         "maximum": MAX_DURATION,
         "description": "timer kind: how long it runs, in seconds (at most 7 days).",
+    }
+    # The default kind, the timer, needs its duration and takes no other parameter.
+    schema["if"] = {"properties": {"kind": {"const": "timer"}}}
+    schema["then"] = {
+        "required": ["duration"],
+        "properties": {name: {} for name in schema["properties"]},
+        "additionalProperties": False,
     }
 
 
@@ -31,11 +63,14 @@ class AddTask(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_document_kind_parameters)
 
-    name: str = Field("", max_length=MAX_NAME, description="A label shown in lists.")
-    kind: str = Field("timer", max_length=64, description="The task kind; `timer` by default.")
-    priority: int = Field(
-        0, strict=True, ge=-1000, le=1000, description="Higher runs first when slots are scarce."
+    name: str = Field(
+        "",
+        max_length=MAX_NAME,
+        description="A label shown in lists.",
+        json_schema_extra={"pattern": "^[^\\u0000-\\u001f]*$"},  # what _no_control_chars checks
     )
+    kind: str = Field("timer", max_length=64, description="The task kind; `timer` by default.")
+    priority: Priority = Field(0, description="Higher runs first when slots are scarce.")
     delay: Seconds | None = Field(
         None, ge=0, le=MAX_DELAY, description="Wait this many seconds before queueing."
     )
@@ -51,6 +86,14 @@ class AddTask(BaseModel):
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+    @field_validator("run_at", mode="before")
+    @classmethod
+    def _text_only(cls, value: object) -> object:
+        # pydantic would also take a number (Unix time); the schema promises ISO 8601 text.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("run_at must be an ISO 8601 string, e.g. 2030-01-31T12:00:00Z")
+        return value
 
     @field_validator("run_at")
     @classmethod
@@ -96,10 +139,24 @@ class CancelTask(BaseModel):
     task_id: str = Field(min_length=1, max_length=100)
 
 
-class Reprioritize(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _document_one_of(schema: dict[str, Any]) -> None:
+    # What _one_of checks: a priority number, or "front": true, never both.
+    schema["oneOf"] = [
+        {
+            "required": ["priority"],
+            "properties": {"priority": {"type": "integer"}, "front": {"const": False}},
+        },
+        {
+            "required": ["front"],
+            "properties": {"front": {"const": True}, "priority": {"type": "null"}},
+        },
+    ]
 
-    priority: int | None = Field(None, strict=True, ge=-1000, le=1000)
+
+class Reprioritize(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_one_of)
+
+    priority: Priority | None = None
     front: bool = Field(False, description="Put it ahead of every waiting task.")
 
     @model_validator(mode="after")
@@ -114,9 +171,7 @@ class QueueSettingsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_concurrent: int | None = Field(
-        None, strict=True, ge=1, le=100_000, description="Tasks run at once; null: no limit."
-    )
+    max_concurrent: Limit | None = Field(None, description="Tasks run at once; null: no limit.")
     queue_paused: bool = Field(False, strict=True, description="While true nothing new starts.")
 
 
