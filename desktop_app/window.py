@@ -121,7 +121,9 @@ class NativeWindow:
             self._closing_without_asking = True
             window.destroy()
 
-        hooks.register("eval", lambda args: window.evaluate_js(args["js"]))
+        # run_js, not evaluate_js: pywebview's evaluate_js wraps the script in eval(), which
+        # the page's Content-Security-Policy (script-src 'self') rightly refuses.
+        hooks.register("eval", lambda args: window.run_js(args["js"]))
         hooks.register("close", close)
         window.events.loaded += lambda: hooks.emit("loaded", url=window.get_current_url())
 

@@ -12,16 +12,16 @@ import httpx
 T = TypeVar("T")
 
 
-def until(check: Callable[[], T], deadline: float = 15, what: str = "the condition") -> T:
-    """Poll `check` until it returns something truthy, or fail after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline} s waiting for {what}")
-        time.sleep(0.02)  # a poll interval, not a wait for something to happen
+def until(
+    probe: Callable[[], T], timeout: float = 15, what: str = "the condition", every: float = 0.02
+) -> T:
+    """Call probe() until it returns something truthy; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (result := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)  # a poll interval, not a wait for something to happen
+    return result
 
 
 def task_in(http: httpx.Client, task_id: str, *statuses: str, deadline: float = 15) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 from desktop_app import discovery
 from desktop_app.hosting import Hosted
 from tests.desktop.conftest import run
-from tests.desktop.polling import until
+from tests.waiting import until
 from web.settings import HOME_ENV, Settings
 
 

@@ -16,7 +16,7 @@ from desktop_app.browser import BrowserFront
 from desktop_app.client import InstanceClient
 from desktop_app.hosting import AlreadyRunning, hosted_engine
 from desktop_app.launcher import Page, launch, quit_question
-from tests.desktop.polling import until
+from tests.waiting import until
 from web.settings import Settings
 from web.store import Store
 

@@ -26,7 +26,7 @@ import pytest
 from desktop_app import discovery
 from desktop_app.client import InstanceClient
 from desktop_app.testhooks import ENV as HOOKS_ENV
-from tests.desktop.polling import until
+from tests.waiting import until
 from web.settings import HOME_ENV
 from web.store import Store
 
@@ -55,10 +55,12 @@ def require_gui(env: dict[str, str]) -> None:
 class App:
     """The app as a subprocess, driven through its JSON-lines test hooks."""
 
-    def __init__(self, env: dict[str, str], stderr_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], stderr_path: Path, command: list[str] | None = None
+    ) -> None:
         self._stderr = stderr_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "desktop_app"],
+            command or [sys.executable, "-m", "desktop_app"],  # tests/binary: the binary
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
