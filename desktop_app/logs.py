@@ -7,12 +7,22 @@ bug report finds what happened.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 LOG_FILE = "task-dashboard.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# uvicorn logs each WebSocket URL with its query, and scripts may put the token there.
+SECRETS = re.compile(r"([?&]token=|[Bb]earer\s+)[^&\s\"']+")
+
+
+class RedactingFormatter(logging.Formatter):
+    """Blanks tokens in whole lines: message, arguments and tracebacks alike."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return SECRETS.sub(r"\1[redacted]", super().format(record))
 
 
 def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
@@ -23,5 +33,7 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
     ]
     if sys.stderr is not None:
         handlers.append(logging.StreamHandler(sys.stderr))
-    logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
+    for handler in handlers:
+        handler.setFormatter(RedactingFormatter(FORMAT))
+    logging.basicConfig(level=level, handlers=handlers, force=True)
     return path
