@@ -1,8 +1,8 @@
 """`task-dashboard`: the command line entry point.
 
 No command opens the desktop app; `serve` runs the server alone; `info`, `add`, `status`,
-`cancel` and the queue's commands (`pause`, `resume`, `retry`, `priority`, `queue`,
-`settings`) talk to the running instance found through instance.json, so nobody has to
+`cancel`, `logs`, `kinds` and the queue's commands (`pause`, `resume`, `retry`, `priority`,
+`queue`, `settings`) talk to the running instance found through instance.json, so nobody has to
 hunt for its port or token.
 """
 
@@ -13,8 +13,9 @@ import json
 import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from desktop_app import discovery, queue_commands
+from desktop_app import discovery, kind_commands, queue_commands
 from desktop_app.client import ClientError, InstanceClient
 from desktop_app.discovery import Instance
 from desktop_app.hosting import AlreadyRunning, hosted_engine, wait_for_stop_signal
@@ -45,18 +46,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run at most N tasks at once (default: no limit)",
     )
+    serve.add_argument(
+        "--kinds-file",
+        type=Path,
+        metavar="PATH",
+        help="a Python file whose @kind functions become task kinds "
+        "(default: $TASK_DASHBOARD_KINDS_FILE)",
+    )
 
     info = commands.add_parser("info", help="where the running instance is: URL, port, pid, token")
     info.add_argument("--json", action="store_true", help="print JSON")
 
-    add = commands.add_parser("add", help="add a task to the running instance; prints its id")
+    add = commands.add_parser(
+        "add",
+        help="add a task to the running instance; prints its id",
+        usage="%(prog)s [DURATION | -- CMD ARGS... | --kind KIND --param KEY=VALUE...] [OPTIONS]",
+    )
     add.add_argument(
         "duration",
+        nargs="?",
         type=queue_commands.parse_duration,
-        help="how long the task runs: seconds, or e.g. 1m30s, 2h, 1:30",
+        help="a timer task: how long it runs, in seconds or e.g. 1m30s, 2h, 1:30",
     )
     add.add_argument("--name", help="a name to show on the dashboard")
     queue_commands.add_scheduling_options(add)
+    kind_commands.add_kind_options(add)
     add.add_argument("--json", action="store_true", help="print the whole task as JSON")
 
     status = commands.add_parser("status", help="list the running instance's tasks")
@@ -68,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("task_id")
     cancel.add_argument("--json", action="store_true", help="print the task as JSON")
     queue_commands.add_queue_commands(commands)
+    kind_commands.add_log_commands(commands)
     return parser
 
 
@@ -78,6 +93,7 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             auth=not args.no_auth,
             max_concurrent=args.max_concurrent,
+            **({"kinds_file": args.kinds_file} if args.kinds_file else {}),
         )
     except SettingsError as exc:
         return _fail(exc)
@@ -119,8 +135,10 @@ def info(args: argparse.Namespace, instance: Instance) -> int:
 
 
 def add(args: argparse.Namespace, client: InstanceClient) -> int:
-    task = client.add(
-        args.duration,
+    kind, params = kind_commands.kind_params(args)
+    task = client.add_task(
+        kind,
+        params,
         args.name,
         priority=args.priority,
         delay=args.delay,
@@ -151,7 +169,8 @@ def status(args: argparse.Namespace, client: InstanceClient) -> int:
     for task, note in zip(answer["tasks"], notes, strict=True):
         where = f"{note:<{width}}  " if width else ""
         pct = f"{task['progress']:>4.0%}"
-        print(f"{task['task_id']}  {task['status']:<11} {pct}  {where}{task['name']}")
+        name = kind_commands.label(task)
+        print(f"{task['task_id']}  {task['status']:<11} {pct}  {where}{name}")
     queue_line = queue_commands.queue_line(client.settings())
     if queue_line:
         print(queue_line)
@@ -165,6 +184,7 @@ CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, InstanceClient], int]] 
     "cancel": cancel,
     "status": status,
     **queue_commands.COMMANDS,
+    **kind_commands.COMMANDS,
 }
 
 
@@ -177,7 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from web.tasks.supervisor import main as supervise
 
         return supervise(argv[1:])
+    argv, command_argv = kind_commands.split_command(argv)
     args = build_parser().parse_args(argv)
+    args.command_argv = command_argv
     if args.command is None:
         from desktop_app.launcher import main as open_desktop_app
 

@@ -30,9 +30,14 @@ class InstanceClient:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
 
-    def add(
+    def add(self, duration: float, name: str | None = None, **options: Any) -> dict[str, Any]:
+        """A timer task; options as for add_task()."""
+        return self.add_task("timer", {"duration": duration}, name, **options)
+
+    def add_task(
         self,
-        duration: float,
+        kind: str,
+        params: dict[str, Any],
         name: str | None = None,
         *,
         priority: int | None = None,
@@ -40,12 +45,27 @@ class InstanceClient:
         run_at: str | None = None,
         after: Sequence[str] = (),
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"duration": duration}
+        """A task of any kind; `params` are the kind's (see GET /kinds)."""
+        body: dict[str, Any] = {**params}
+        if kind != "timer":
+            body["kind"] = kind
         optional = {"name": name, "priority": priority, "delay": delay, "run_at": run_at}
         body.update((key, value) for key, value in optional.items() if value is not None)
         if after:
             body["after"] = list(after)
         return self._call("POST", "/tasks/add", body)
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/tasks/{quote(task_id, safe='')}")
+
+    def logs(self, task_id: str, offset: int = 0, limit: int = 65536) -> dict[str, Any]:
+        """One chunk of a task's log: {offset, next_offset, text, dropped, complete}."""
+        query = urlencode({"offset": offset, "limit": limit})
+        return self._call("GET", f"/tasks/{quote(task_id, safe='')}/logs?{query}")
+
+    def kinds(self) -> Any:
+        """Every task kind with the JSON Schema of its parameters (a list)."""
+        return self._call("GET", "/kinds")
 
     def cancel(self, task_id: str) -> dict[str, Any]:
         return self._call("POST", "/tasks/cancel", {"task_id": task_id})
