@@ -1,14 +1,22 @@
-// The "new task" form: friendly durations ("90", "1m30s"), an optional name, and an advanced
-// part that stays folded for the simple case: priority, a delay or a start time, and the
-// tasks to run after. Problems are shown next to the field they concern.
+// The "new task" form: a kind (the timer unless another is picked), friendly durations
+// ("90", "1m30s") or the other kind's own fields, an optional name, and an advanced part that
+// stays folded for the simple case: priority, a delay or a start time, and the tasks to run
+// after. Problems are shown next to the field they concern.
 
 import { AfterPicker } from "./after-picker.js";
 import { ApiError } from "./api.js";
 import { formatDuration, parseDuration } from "./format.js";
+import { KindFields } from "./kind-fields.js";
 
 const MAX_DURATION = 7 * 24 * 3600;
 const ADVANCED = ["priority", "delay", "run_at", "after"];
 const FIELDS = ["duration", "name", ...ADVANCED];
+// The first row's columns: the timer has its duration there, other kinds have fields below.
+const TIMER_GRID = "grid grid-cols-[7.5rem_minmax(0,1fr)] gap-3 sm:grid-cols-[10rem_11rem_minmax(0,1fr)_auto] sm:items-start";
+const KIND_GRID = "grid grid-cols-1 gap-3 sm:grid-cols-[10rem_minmax(0,1fr)_auto] sm:items-start";
+
+/** "hash-folder" -> "Hash folder". */
+const kindLabel = (name) => name.charAt(0).toUpperCase() + name.slice(1).replaceAll(/[-_]/g, " ");
 
 export class AddForm {
   constructor(form, { submit, onAdded, store }) {
@@ -22,6 +30,13 @@ export class AddForm {
     this.summary = form.querySelector("[data-advanced-summary]");
     this.details = form.querySelector("details");
     this.button = form.querySelector("button[type=submit]");
+    this.grid = form.querySelector("[data-form-grid]");
+    this.durationCell = form.querySelector("[data-duration-cell]");
+    this.kindNote = form.querySelector("[data-kind-note]");
+    this.kindFields = new KindFields(form.querySelector("[data-kind-fields]"));
+    this.auth = form.dataset.auth === "true";
+    this.kinds = new Map();
+    this.fields.kind.addEventListener("change", () => this.#selectKind());
     this.after = new AfterPicker(form.querySelector("[data-after]"), {
       store,
       onChange: () => this.#paintSummary(),
@@ -34,6 +49,35 @@ export class AddForm {
       event.preventDefault();
       this.#send();
     });
+  }
+
+  /** The kinds from GET /kinds: the timer first, then the rest by name. */
+  setKinds(kinds) {
+    this.kinds = new Map(kinds.map((kind) => [kind.name, kind]));
+    const select = this.fields.kind;
+    const chosen = select.value;
+    const names = kinds.map((kind) => kind.name).sort((a, b) => (a === "timer" ? -1 : b === "timer" ? 1 : a.localeCompare(b)));
+    select.replaceChildren();
+    for (const name of names) {
+      const option = document.createElement("option");
+      const locked = this.kinds.get(name).requires_token && !this.auth;
+      option.value = name;
+      option.textContent = locked ? `${kindLabel(name)} (needs a token)` : kindLabel(name);
+      option.disabled = locked;
+      select.append(option);
+    }
+    select.value = this.kinds.has(chosen) ? chosen : "timer";
+    this.kindNote.hidden = this.auth || !kinds.some((kind) => kind.requires_token);
+    this.#selectKind();
+  }
+
+  #selectKind() {
+    const name = this.fields.kind.value;
+    const timer = name === "timer" || !this.kinds.has(name);
+    this.grid.className = timer ? TIMER_GRID : KIND_GRID;
+    this.durationCell.hidden = !timer;
+    this.kindFields.show(timer ? null : this.kinds.get(name));
+    this.#showError(null);
   }
 
   #previewDuration() {
@@ -69,17 +113,24 @@ export class AddForm {
     this.summary.hidden = bits.length === 0;
   }
 
-  /** The request body, or throws ApiError naming the field to fix. */
-  #spec() {
-    const { duration, name, priority, delay, run_at: runAt } = this.fields;
-    const seconds = parseDuration(duration.value);
+  /** The kind and its parameters: the timer's duration, or the fields of another kind. */
+  #kindSpec() {
+    const kind = this.fields.kind.value;
+    if (kind !== "timer" && this.kinds.has(kind)) return { kind, ...this.kindFields.values() };
+    const seconds = parseDuration(this.fields.duration.value);
     if (seconds === null) {
       throw new ApiError("Enter a duration such as 90, 1m30s or 2h.", 0, ["duration"]);
     }
     if (seconds <= 0 || seconds > MAX_DURATION) {
       throw new ApiError("The duration must be more than 0 and at most 7 days.", 0, ["duration"]);
     }
-    const spec = { duration: seconds };
+    return { duration: seconds };
+  }
+
+  /** The request body, or throws ApiError naming the field to fix. */
+  #spec() {
+    const { name, priority, delay, run_at: runAt } = this.fields;
+    const spec = this.#kindSpec();
     if (name.value.trim()) spec.name = name.value.trim();
     if (priority.value.trim()) {
       const rank = Number(priority.value);
@@ -140,8 +191,10 @@ export class AddForm {
     // A 422 names e.g. "after.0" or "run_at": the form field is the first part.
     const fields = (error?.fields ?? []).map((f) => f.split(".")[0]);
     this.#markInvalid(fields);
+    // The server's word goes under the kind's fields; our own checks marked theirs already.
+    if (!error || error.status) this.kindFields.showProblems(error?.messages ?? {});
     if (fields.some((f) => ADVANCED.includes(f))) this.details.open = true;
-    const first = fields.map((f) => this.fields[f]).find(Boolean);
+    const first = fields.map((f) => this.kindFields.input(f) ?? this.fields[f]).find(Boolean);
     first?.focus();
   }
 

@@ -1,10 +1,11 @@
 // The REST calls the page makes, with server errors turned into sentences people can act on.
 
 export class ApiError extends Error {
-  constructor(message, status, fields = []) {
+  constructor(message, status, fields = [], messages = {}) {
     super(message);
     this.status = status;
     this.fields = fields; // body fields a 422 complained about, e.g. ["duration"]
+    this.messages = messages; // what it said about each, by top-level field: {rounds: "..."}
   }
 }
 
@@ -14,7 +15,12 @@ function explain(status, body) {
   if (Array.isArray(detail)) {
     const fields = detail.map((d) => (d.loc ?? []).filter((p) => p !== "body").join("."));
     const lines = detail.map((d, i) => (fields[i] ? `${fields[i]}: ${d.msg}` : d.msg));
-    return new ApiError(lines.join("; "), status, fields.filter(Boolean));
+    const messages = {};
+    fields.forEach((field, i) => {
+      const top = field.split(".")[0];
+      if (top) messages[top] = messages[top] ? `${messages[top]}; ${detail[i].msg}` : detail[i].msg;
+    });
+    return new ApiError(lines.join("; "), status, fields.filter(Boolean), messages);
   }
   if (typeof detail === "string") return new ApiError(detail, status);
   return new ApiError(`The server answered ${status}.`, status);
@@ -46,6 +52,11 @@ export const api = {
   reprioritize: (taskId, change) =>
     call("POST", `/tasks/${encodeURIComponent(taskId)}/priority`, change),
   clearFinished: () => call("DELETE", "/tasks/finished"),
+  /** Every task kind: [{name, description, resumable, requires_token, params: JSON Schema}]. */
+  kinds: () => call("GET", "/kinds"),
+  /** A piece of a task's log: {offset, next_offset, text, dropped, complete}. */
+  logs: (taskId, offset, limit = 262144) =>
+    call("GET", `/tasks/${encodeURIComponent(taskId)}/logs?offset=${offset}&limit=${limit}`),
   /** Queue settings: {max_concurrent: n | null, queue_paused: bool}. */
   settings: () => call("GET", "/settings"),
   updateSettings: (changes) => call("PUT", "/settings", changes),

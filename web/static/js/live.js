@@ -35,6 +35,13 @@ export class LiveConnection {
     socket.addEventListener("close", () => this.#retry(socket));
   }
 
+  /** Send a request (e.g. follow a log); false when the socket is not open. */
+  send(message) {
+    if (this.socket?.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
   /** Try now instead of waiting out the backoff (the "Retry now" button). */
   retryNow() {
     if (this.timer === null) return;

@@ -9,6 +9,7 @@ import { ConnectionStatus } from "./connection-status.js";
 import { EmptyState } from "./empty-state.js";
 import { Filters } from "./filters.js";
 import { LiveConnection } from "./live.js";
+import { LogPanel } from "./log-panel.js";
 import { PriorityDialog } from "./priority-dialog.js";
 import { QueueBar } from "./queue-bar.js";
 import { FINAL } from "./status.js";
@@ -49,6 +50,7 @@ function paint() {
   const animating = list.render(ids, store, now);
   filters.paintCounts(store);
   queueBar.paint();
+  logPanel.paint();
   empty.show(
     EmptyState.describe({
       loaded: store.loaded,
@@ -89,6 +91,7 @@ const ROW_ACTIONS = {
 async function act(action, id) {
   if (action === "copy") return copyId(id);
   if (action === "rank") return priorityDialog.open(id);
+  if (action === "logs") return logPanel.open(id);
   const { call, failure, done } = ROW_ACTIONS[action];
   store.setBusy(id, action);
   requestPaint();
@@ -135,13 +138,28 @@ const priorityDialog = new PriorityDialog($("#priority-dialog"), {
   },
 });
 
-new AddForm($("#add-form"), {
+const addForm = new AddForm($("#add-form"), {
   store,
   submit: (spec) => api.addTask(spec),
   onAdded: (task) => {
     store.adopt(task);
     requestPaint();
   },
+});
+api.kinds().then(
+  (kinds) => {
+    addForm.setKinds(kinds);
+    store.setKinds(kinds);
+    requestPaint();
+  },
+  (error) => toasts.error(error.message, "Could not load the task kinds"),
+);
+
+const logPanel = new LogPanel($("#log-panel"), {
+  api,
+  store,
+  toasts,
+  send: (message) => live.send(message),
 });
 
 const panel = new ApiPanel($("#api-panel"), { template: $("#command-template"), toasts });
@@ -170,7 +188,9 @@ const connection = new ConnectionStatus({
 
 const live = new LiveConnection({
   onMessage: (message) => {
+    if (message.type === "log" || message.type === "error") return logPanel.receive(message);
     store.receive(message);
+    if (message.type === "snapshot") logPanel.resume(); // a new connection follows nothing yet
     requestPaint();
   },
   onState: (state, info) => {

@@ -2,10 +2,13 @@
 // idempotent and writes to the DOM only what changed since the row's last paint.
 
 import { exactTime, formatClock, formatDuration, relativeTime } from "./format.js";
+import { commandLine } from "./shell-words.js";
 import { CANCELLABLE, FINAL, lookOf, WAITING } from "./status.js";
 
 const BADGE = "inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset";
 const BAR = "block h-full w-full origin-left rounded-full";
+// A task that has not reported any progress yet: a sliding bar, and the time it has run.
+const BAR_UNKNOWN = "block h-full w-2/5 rounded-full bar-indeterminate bg-blue-500 dark:bg-blue-400";
 // What the badge says while an action on the row is in flight.
 const BUSY_LABEL = { cancel: "Cancelling…", pause: "Pausing…", resume: "Resuming…" };
 
@@ -23,7 +26,14 @@ export function liveProgress(task, now, frozen) {
 }
 
 const shortId = (id) => id.slice(0, 8);
-const labelOf = (task) => task.name || `task ${task.task_id}`;
+const labelOf = (task) => task.name || commandLine(task) || `task ${task.task_id}`;
+
+/** Running without a percentage yet: only kinds other than the timer (which always knows). */
+export function indeterminate(task) {
+  return task.status === "running" && task.kind !== "timer" && !task.progress;
+}
+
+const elapsed = (task, now) => formatClock((now - task.startedMs) / 1000);
 
 /** The first task this one runs after that has not completed yet (ids of unknown ones too). */
 function blocker(task, store) {
@@ -34,7 +44,8 @@ function blocker(task, store) {
 function progressNote(task, progress, now, view) {
   switch (task.status) {
     case "running":
-      return [task.duration ? `${formatClock(task.duration * (1 - progress))} left` : "", ""];
+      if (task.kind === "timer") return [`${formatClock(task.duration * (1 - progress))} left`, ""];
+      return task.startedMs && !indeterminate(task) ? [`${elapsed(task, now)} elapsed`, ""] : ["", ""];
     case "queued":
       return [view.queuePaused ? "Queue paused" : "Waiting for a slot", ""];
     case "paused":
@@ -56,7 +67,8 @@ function progressNote(task, progress, now, view) {
     case "cancelled":
       return [task.startedMs ? `Ran ${formatDuration((task.finishedMs - task.startedMs) / 1000)}` : "Never started", ""];
     default:
-      return [task.error ?? "", task.error ?? ""];
+      // A command's error is its exit code and last lines: the first line fits, hover for all.
+      return [task.error?.split("\n")[0] ?? "", task.error ?? ""];
   }
 }
 
@@ -95,18 +107,27 @@ function putTime(el, ms, now) {
  */
 export function paintRow(row, task, now, view) {
   const parts = row.parts;
-  if (row.task !== task || row.busy !== view.busy) {
-    paintIdentity(row, parts, task, view.busy);
+  const resumable = view.store.resumable;
+  if (row.task !== task || row.busy !== view.busy || row.resumable !== resumable) {
+    paintIdentity(row, parts, task, view.busy, resumable);
     row.task = task;
     row.busy = view.busy;
+    row.resumable = resumable;
   }
   const frozen = view.busy === "cancel" || view.busy === "pause";
   const progress = liveProgress(task, now, frozen);
-  parts.bar.style.transform = `scaleX(${progress})`;
-  const percent = `${Math.floor(progress * 100)}%`;
-  if (parts.pct.textContent !== percent) {
-    parts.pct.textContent = percent;
-    parts.meter.setAttribute("aria-valuenow", String(Math.floor(progress * 100)));
+  if (indeterminate(task)) {
+    // No aria-valuenow: that is how a progress bar says "unknown".
+    parts.bar.style.transform = "";
+    put(parts.pct, task.startedMs ? elapsed(task, now) : "");
+    if (parts.meter.hasAttribute("aria-valuenow")) parts.meter.removeAttribute("aria-valuenow");
+  } else {
+    parts.bar.style.transform = `scaleX(${progress})`;
+    const percent = `${Math.floor(progress * 100)}%`;
+    if (parts.pct.textContent !== percent || !parts.meter.hasAttribute("aria-valuenow")) {
+      parts.pct.textContent = percent;
+      parts.meter.setAttribute("aria-valuenow", String(Math.floor(progress * 100)));
+    }
   }
   const [note, title] = progressNote(task, progress, now, view);
   put(parts.note, note);
@@ -120,17 +141,21 @@ export function paintRow(row, task, now, view) {
   return task.status === "running" && !frozen;
 }
 
-function paintIdentity(row, parts, task, busy) {
+function paintIdentity(row, parts, task, busy, resumable) {
   const look = lookOf(task.status);
   const label = labelOf(task);
+  const command = commandLine(task);
   row.dataset.taskId = task.task_id;
   row.dataset.status = task.status;
-  put(parts.name, task.name || "Untitled task");
-  parts.name.classList.toggle("italic", !task.name);
-  parts.name.title = task.name;
+  // A command without a name is known by its command line.
+  put(parts.name, task.name || command || "Untitled task");
+  parts.name.classList.toggle("italic", !task.name && !command);
+  parts.name.classList.toggle("font-mono", !task.name && Boolean(command));
+  parts.name.classList.toggle("text-[0.8rem]", !task.name && Boolean(command));
+  parts.name.title = task.name || command;
   put(parts.id, shortId(task.task_id));
   parts.id.setAttribute("aria-label", `Copy task id ${task.task_id}`);
-  put(parts.duration, task.duration ? formatDuration(task.duration) : "");
+  put(parts.duration, task.kind === "timer" && task.duration ? formatDuration(task.duration) : task.kind);
 
   show(parts.priority, task.priority !== 0);
   put(parts.priorityValue, String(task.priority));
@@ -146,11 +171,13 @@ function paintIdentity(row, parts, task, busy) {
   put(parts.badgeLabel, BUSY_LABEL[busy] ?? look.label);
   parts.badgeIcon.setAttribute("class", `size-3.5 ${look.iconClass ?? ""}`);
   parts.badgeIcon.firstElementChild.setAttribute("href", `#${look.icon}`);
-  parts.bar.className = `${BAR} ${look.bar}`;
+  parts.bar.className = indeterminate(task) ? BAR_UNKNOWN : `${BAR} ${look.bar}`;
+  parts.meter.dataset.indeterminate = String(indeterminate(task));
   parts.meter.setAttribute("aria-label", `Progress of ${task.name || task.task_id}`);
 
   const buttons = {
-    pause: [task.status === "running", `Pause ${label}`],
+    logs: [task.kind !== "timer", `Logs of ${label}`],
+    pause: [task.status === "running" && resumable.has(task.kind), `Pause ${label}`],
     resume: [task.status === "paused", `Resume ${label}`],
     front: [WAITING.has(task.status), `Move ${label} to the front of the queue`],
     rank: [WAITING.has(task.status), `Change priority of ${label}`],

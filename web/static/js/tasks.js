@@ -34,6 +34,12 @@ export class TaskStore {
     this.settings = { max_concurrent: null, queue_paused: false };
     this.busy = new Map(); // task id -> the action in flight for it ("cancel", "pause", ...)
     this.line = { version: -1, positions: new Map() };
+    this.resumable = new Set(["timer"]); // kinds that can be paused (GET /kinds tells)
+  }
+
+  setKinds(kinds) {
+    this.resumable = new Set(kinds.filter((kind) => kind.resumable).map((kind) => kind.name));
+    this.#changed(false);
   }
 
   get size() {
