@@ -48,6 +48,9 @@ class ServerThread:
             "access_log": False,  # access lines would carry ?token= on first load
             "timeout_graceful_shutdown": 5,
             "ws_max_size": 64 * 1024,
+            # Loopback needs no compression, and deflating every small delta for every
+            # client costs the server CPU that the task engine shares.
+            "ws_per_message_deflate": False,
             **uvicorn_options,
         }
         self.server = uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]
@@ -81,7 +84,9 @@ class ServerThread:
         while not self.server.started:
             if not self._thread.is_alive():
                 self.stop()
-                reason = getattr(self.app.state, "startup_error", None) or self.error
+                reason = getattr(self.app.state, "startup_error", None)
+                if reason is None and not isinstance(self.error, SystemExit):
+                    reason = self.error  # uvicorn's SystemExit(3) says nothing
                 raise ServerStartError(
                     f"the server stopped during start-up: {reason or 'see the log file'}"
                 )

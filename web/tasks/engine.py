@@ -216,9 +216,15 @@ class TaskEngine:
         )
         if not self._waits(task):
             task = dataclasses.replace(task, status=S.QUEUED)
+            if self._line.first() is None and self._slot_free():
+                # Nothing waits ahead of it: start it in the same write, so a task that
+                # runs at once costs one commit and one delta, not two of each.
+                task = self._started(task)
         self._store.insert(task)
         self._publish(task)
-        if task.status is S.SCHEDULED:
+        if task.status is S.RUNNING:
+            self._launch(task)
+        elif task.status is S.SCHEDULED:
             self._release_if_ready(task.task_id)
         self._dispatch()
         return self._tasks[task.task_id]
@@ -445,20 +451,30 @@ class TaskEngine:
 
     # -- running ---------------------------------------------------------------------------
 
+    def _slot_free(self) -> bool:
+        if self._stopping or self.queue.paused:
+            return False
+        limit = self.queue.max_concurrent
+        return limit is None or self._counts[S.RUNNING] < limit
+
     def _dispatch(self) -> None:
         """Start waiting tasks while there are free slots, highest priority first."""
-        if self._stopping or self.queue.paused:
-            return
-        limit = self.queue.max_concurrent
-        while (task_id := self._line.first()) is not None and (
-            limit is None or self._counts[S.RUNNING] < limit
-        ):
-            task = transition(self._tasks[task_id], S.RUNNING)
-            if task.started_at is None:
-                task = dataclasses.replace(task, started_at=self._clock.now())
+        while (task_id := self._line.first()) is not None and self._slot_free():
+            task = self._started(self._tasks[task_id])
             self._commit(task)
-            self._run_started[task_id] = self._clock.monotonic()
-            self._runners[task_id] = asyncio.create_task(self._run(task), name=f"task-{task_id}")
+            self._launch(task)
+
+    def _started(self, task: Task) -> Task:
+        started = transition(task, S.RUNNING)
+        if started.started_at is None:  # a resumed task keeps its first start
+            started = dataclasses.replace(started, started_at=self._clock.now())
+        return started
+
+    def _launch(self, task: Task) -> None:
+        self._run_started[task.task_id] = self._clock.monotonic()
+        self._runners[task.task_id] = asyncio.create_task(
+            self._run(task), name=f"task-{task.task_id}"
+        )
 
     async def _run(self, task: Task) -> None:
         ctx = TaskContext(
