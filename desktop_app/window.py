@@ -42,6 +42,13 @@ def find_gui() -> str:
             "no GUI backend is installed: `pip install 'task-dashboard[gtk]'` "
             "(or `[qt]`); see docs/desktop.md"
         ) from None
+    except Exception as exc:
+        # Bindings that load over a library that does not: the binary bundles WebKit2's
+        # typelib, so on a machine without WebKitGTK, gi raises GLib.GError right here.
+        raise GuiUnavailable(
+            f"the window backend cannot start ({exc}); install WebKitGTK 4.1 "
+            "(Debian/Ubuntu: libwebkit2gtk-4.1-0); see docs/binary.md"
+        ) from None
     name = gui.__name__.rsplit(".", 1)[-1]
     if name == "gtk":
         from gi.repository import Gtk
