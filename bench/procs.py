@@ -29,11 +29,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _command(kind: str, port: int) -> list[str]:
+def _command(kind: str, port: int, launcher: list[str] | None = None) -> list[str]:
     if kind != "ours":
         return [sys.executable, "-m", "bench.servers", kind, "--port", str(port)]
-    script = shutil.which("task-dashboard", path=str(Path(sys.executable).parent))
-    launcher = [script] if script else [sys.executable, "-m", "desktop_app"]
+    if launcher is None:
+        script = shutil.which("task-dashboard", path=str(Path(sys.executable).parent))
+        launcher = [script] if script else [sys.executable, "-m", "desktop_app"]
     return [*launcher, "serve", "--port", str(port)]
 
 
@@ -72,14 +73,18 @@ class Server:
         self.stop()
 
 
-def start(kind: str, workdir: Path, timeout: float = 60.0) -> Server:
+def start(
+    kind: str, workdir: Path, timeout: float = 60.0, launcher: list[str] | None = None
+) -> Server:
+    """`launcher` runs ours another way (e.g. the PyInstaller binary) instead of the script."""
     port = free_port()
     home = workdir / f"{kind}-{port}"
     home.mkdir(parents=True)
     env = {**os.environ, "TASK_DASHBOARD_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     with (home / "server.log").open("wb") as log:
         began = time.perf_counter()
-        proc = subprocess.Popen(_command(kind, port), env=env, stdout=log, stderr=log)
+        command = _command(kind, port, launcher)
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     server = Server(kind, port, home, proc)
     try:
         _wait_for_200(server, began + timeout)
