@@ -61,11 +61,29 @@ def withdraw(path: Path, pid: int) -> None:
 
 
 def read(path: Path) -> Instance | None:
-    """The running instance, or None: no file, an unreadable one, or its process is gone."""
+    """The running instance, or None: no file, an unreadable one, its process is gone, or
+    nobody holds the engine lock (the pid was reused by an unrelated process)."""
     found = _load(path)
-    if found is None or not pid_alive(found.pid):
+    if found is None or not pid_alive(found.pid) or not lock_held(path.parent):
         return None
     return found
+
+
+def lock_held(data_dir: Path) -> bool:
+    """Whether some process holds the engine lock of data_dir (True when unsure)."""
+    try:
+        handle = open(data_dir / LOCK_NAME, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        _lock(handle)
+    except OSError:
+        return True
+    finally:
+        handle.close()  # closing drops a lock we took
+    return False
 
 
 def wait_for(path: Path, timeout: float) -> Instance | None:

@@ -6,6 +6,7 @@ one-engine-per-data-dir rule and both are found by `task-dashboard info`.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from desktop_app import discovery
 from desktop_app.discovery import EngineLock, Instance
-from desktop_app.server import ServerThread, bind_socket
+from desktop_app.server import ServerStartError, ServerThread, bind_socket
 from web import __version__
 from web.app import create_app
 from web.settings import Settings
@@ -29,6 +30,21 @@ class AlreadyRunning(RuntimeError):
         super().__init__(
             f"another Task Dashboard already runs on {settings.data_dir} "
             "(`task-dashboard info` shows where)"
+        )
+
+
+class DataDirError(ServerStartError):
+    """The data folder cannot be written: read-only, not ours, or its disk is full."""
+
+    def __init__(self, settings: Settings, exc: OSError) -> None:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            what = "free some disk space"
+        else:
+            what = "make it writable"
+        super().__init__(
+            f"cannot write to the data folder {settings.data_dir} "
+            f"({exc.strerror}: {exc.filename or settings.data_dir}): {what}, or choose "
+            "another folder with TASK_DASHBOARD_HOME; nothing in it was changed"
         )
 
 
@@ -46,7 +62,11 @@ def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[H
     the port cannot be bound or the app does not start.
     """
     lock = EngineLock(settings.data_dir)
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except OSError as exc:
+        raise DataDirError(settings, exc) from exc
+    if not acquired:
         raise AlreadyRunning(settings)
     try:
         sock = bind_socket(settings.host, settings.port)
@@ -60,7 +80,11 @@ def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[H
             token_path=str(settings.token_path) if settings.auth else None,
             version=__version__,
         )
-        discovery.publish(settings.instance_path, instance)
+        try:
+            discovery.publish(settings.instance_path, instance)
+        except OSError as exc:
+            server.stop()
+            raise DataDirError(settings, exc) from exc
         log.info("serving %s on %s (pid %d)", settings.data_dir, server.url, instance.pid)
         try:
             yield Hosted(server, instance)

@@ -26,14 +26,24 @@ class RedactingFormatter(logging.Formatter):
 
 
 def setup_logging(log_dir: Path, level: int = logging.INFO) -> Path:
-    log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / LOG_FILE
-    handlers: list[logging.Handler] = [
-        RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
-    ]
+    handlers: list[logging.Handler] = []
+    problem = None
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+        )
+    except OSError as exc:
+        # A read-only or full disk must not stop the app before it can say what is wrong.
+        problem = exc
     if sys.stderr is not None:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
         handler.setFormatter(RedactingFormatter(FORMAT))
     logging.basicConfig(level=level, handlers=handlers, force=True)
+    if problem is not None:
+        logging.getLogger(__name__).warning(
+            "cannot write the log file %s (%s); logging to the console only", path, problem
+        )
     return path

@@ -41,11 +41,14 @@ def create_app(
             kinds = load_kinds(settings.kinds_file, settings.kill_grace)
             store = Store.open(settings.db_path)
         except (StoreError, KindsError) as exc:
-            # Kept for whoever started the server, to show instead of a traceback.
-            app.state.startup_error = exc
-            log.error("cannot start: %s", exc)
+            _startup_failed(app, exc)
             raise
-        app.state.token = settings.token or load_or_create_token(settings.token_path)
+        try:
+            app.state.token = settings.token or load_or_create_token(settings.token_path)
+        except OSError as exc:
+            store.close()
+            _startup_failed(app, exc)
+            raise
         hub = Hub(max_pending=settings.ws_max_pending)
         logs = LogBook(settings.task_logs_dir, settings.task_log_max_bytes, hub.publish_log)
         engine = TaskEngine(
@@ -60,7 +63,12 @@ def create_app(
         )
         app.state.hub = hub
         app.state.engine = engine
-        await engine.start()
+        try:
+            await engine.start()  # recovery writes: a locked or full database fails here
+        except StoreError as exc:
+            store.close()
+            _startup_failed(app, exc)
+            raise
         try:
             yield
         finally:
@@ -92,6 +100,12 @@ def create_app(
     if settings.auth:
         _document_auth(app)
     return app
+
+
+def _startup_failed(app: FastAPI, exc: Exception) -> None:
+    # Kept for whoever started the server, to show instead of a traceback.
+    app.state.startup_error = exc
+    log.error("cannot start: %s", exc)
 
 
 def _document_auth(app: FastAPI) -> None:

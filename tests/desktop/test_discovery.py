@@ -33,7 +33,10 @@ def test_published_instance_is_private_and_reads_back(tmp_path: Path) -> None:
     mine = instance(os.getpid(), tmp_path)
     discovery.publish(path, mine)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    lock = EngineLock(tmp_path)  # as the running engine holds it
+    assert lock.acquire()
     assert discovery.read(path) == mine
+    lock.release()
     assert mine.dashboard_url() == "http://127.0.0.1:4321/dashboard?token=secret-token"
     assert list(tmp_path.glob(".*tmp")) == []
 

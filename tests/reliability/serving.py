@@ -22,8 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 class ServeProcess:
     """One run of the real CLI server on a data dir; start() waits until it answers."""
 
-    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        output_dir: Path | None = None,  # stdout/stderr files; not on a disk a test fills
+    ) -> None:
         self.home = home
+        self.output_dir = output_dir or home.parent
         self.args = args
         self.env = {
             **os.environ,
@@ -54,11 +61,11 @@ class ServeProcess:
 
     @property
     def out_path(self) -> Path:
-        return self.home.parent / f"{self.home.name}-serve-{self.runs}.out"
+        return self.output_dir / f"{self.home.name}-serve-{self.runs}.out"
 
     @property
     def err_path(self) -> Path:
-        return self.home.parent / f"{self.home.name}-serve-{self.runs}.err"
+        return self.output_dir / f"{self.home.name}-serve-{self.runs}.err"
 
     def spawn(self) -> subprocess.Popen[bytes]:
         self.runs += 1
@@ -80,6 +87,8 @@ class ServeProcess:
             return found["port"] if found.get("pid") == proc.pid else None
 
         self.port = until(published, timeout, "instance.json of the new server")
+        # Printed just before serve installs its SIGTERM handler: stop() needs that handler.
+        until(lambda: "serving on" in self.output(), timeout, "serve's start-up lines")
         return self
 
     def run_to_exit(self, timeout: float = 30.0) -> tuple[int, str, str]:
