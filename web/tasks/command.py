@@ -24,6 +24,8 @@ from web.tasks.kinds import MAX_DURATION, Kind, TaskContext, kind
 DEFAULT_PROGRESS = r"(\d{1,3}(?:\.\d+)?)\s?%"
 ERROR_LINES = 5
 READ_SIZE = 64 * 1024
+# Progress bars redraw their line with a bare carriage return.
+LINE_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
 class CommandFailed(Exception):
@@ -142,20 +144,28 @@ def make_command_kind(grace: float = 5.0) -> Kind:
 async def _pump(
     proc: asyncio.subprocess.Process, ctx: TaskContext, pattern: re.Pattern[str], tail: deque[str]
 ) -> None:
+    """Copy the output to the log as it comes; keep the last lines; look for percentages."""
     assert proc.stdout is not None
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    partial = ""  # a line whose end has not arrived yet (chunks split lines anywhere)
     while chunk := await proc.stdout.read(READ_SIZE):
         text = decoder.decode(chunk)
-        if not text:
-            continue
         ctx.write(text)
-        lines = [line for line in re.split(r"[\r\n]+", text) if line.strip()]
-        tail.extend(lines)
-        for line in reversed(lines):
-            if (match := pattern.search(line)) is not None:
-                with contextlib.suppress(ValueError):
-                    ctx.progress(min(100.0, float(match[1])) / 100)
-                break
+        *lines, partial = LINE_BREAKS.split(partial + text)
+        _take(lines, ctx, pattern, tail)
+    if rest := decoder.decode(b"", final=True):  # a character cut off by the end
+        ctx.write(rest)
+    _take([partial + rest], ctx, pattern, tail)
+
+
+def _take(lines: list[str], ctx: TaskContext, pattern: re.Pattern[str], tail: deque[str]) -> None:
+    lines = [line for line in lines if line.strip()]
+    tail.extend(lines)
+    for line in reversed(lines):  # the newest percentage is the one that counts
+        if (match := pattern.search(line)) is not None:
+            with contextlib.suppress(ValueError):
+                ctx.progress(min(100.0, float(match[1])) / 100)
+            return
 
 
 async def _end(proc: asyncio.subprocess.Process, grace: float) -> None:
