@@ -32,6 +32,7 @@ export class AddForm {
     this.button = form.querySelector("button[type=submit]");
     this.grid = form.querySelector("[data-form-grid]");
     this.durationCell = form.querySelector("[data-duration-cell]");
+    this.durationTip = form.querySelector("[data-duration-tip]");
     this.kindNote = form.querySelector("[data-kind-note]");
     this.kindFields = new KindFields(form.querySelector("[data-kind-fields]"));
     this.auth = form.dataset.auth === "true";
@@ -76,6 +77,7 @@ export class AddForm {
     const timer = name === "timer" || !this.kinds.has(name);
     this.grid.className = timer ? TIMER_GRID : KIND_GRID;
     this.durationCell.hidden = !timer;
+    this.durationTip.hidden = !timer;
     this.kindFields.show(timer ? null : this.kinds.get(name));
     this.#showError(null);
   }

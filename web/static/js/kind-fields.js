@@ -31,6 +31,19 @@ function rangeHint(spec) {
   return `From ${low} to ${high}.`;
 }
 
+/** Put text into `el`, with `backticked` parts as code (descriptions are written that way). */
+function putText(el, text) {
+  el.replaceChildren(
+    ...text.split("`").map((part, i) => {
+      if (i % 2 === 0) return part;
+      const code = document.createElement("code");
+      code.className = "font-mono text-[0.7rem]";
+      code.textContent = part;
+      return code;
+    }),
+  );
+}
+
 function element(tag, className, attributes = {}) {
   const el = document.createElement(tag);
   if (className) el.className = className;
@@ -52,7 +65,7 @@ export class KindFields {
     if (!kind) return;
     if (kind.description) {
       this.container.append(element("p", `${FULL} text-xs text-zinc-500 dark:text-zinc-400`));
-      this.container.lastChild.textContent = kind.description;
+      putText(this.container.lastChild, kind.description);
     }
     const required = new Set(kind.params.required ?? []);
     for (const [name, schema] of Object.entries(kind.params.properties ?? {})) {
@@ -87,7 +100,7 @@ export class KindFields {
     input.setAttribute("aria-describedby", hintId);
     input.addEventListener("input", () => this.#mark(name, null));
     const hint = element("p", "field-hint data-error:text-red-600 dark:data-error:text-red-400", { id: hintId });
-    hint.textContent = help;
+    putText(hint, help);
     wrap.append(hint);
     this.fields.set(name, { spec, input, hint, help, required });
     return wrap;
@@ -196,7 +209,8 @@ export class KindFields {
   #mark(name, message) {
     const field = this.fields.get(name);
     if (!field) return;
-    field.hint.textContent = message ?? field.help;
+    if (message) field.hint.textContent = message;
+    else putText(field.hint, field.help);
     field.hint.toggleAttribute("data-error", Boolean(message));
     if (message) field.input.setAttribute("aria-invalid", "true");
     else field.input.removeAttribute("aria-invalid");
