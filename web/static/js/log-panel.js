@@ -14,6 +14,10 @@ const AT_BOTTOM_PX = 24;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+function put(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 /** The part of `text` (which starts at byte `offset`) from byte `from` on. */
 function fromByte(text, offset, from) {
   if (from <= offset) return text;
@@ -148,20 +152,23 @@ export class LogPanel {
     const task = this.store.get(this.taskId);
     const { name, command, status, elapsed, error, state, count, follow } = this.parts;
     const line = task ? commandLine(task) : "";
-    name.textContent = task?.name || line || `Task ${this.taskId.slice(0, 8)}`;
-    command.textContent = task?.name ? line : "";
+    // Called every frame while tasks run: write only what changed.
+    put(name, task?.name || line || `Task ${this.taskId.slice(0, 8)}`);
+    put(command, task?.name ? line : "");
     command.hidden = !command.textContent;
-    status.textContent = task ? lookOf(task.status).label : "Removed";
-    elapsed.textContent = task?.startedMs ? formatClock(((task.finishedMs ?? Date.now()) - task.startedMs) / 1000) : "";
-    error.textContent = task?.error ?? "";
+    put(status, task ? lookOf(task.status).label : "Removed");
+    put(elapsed, task?.startedMs ? formatClock(((task.finishedMs ?? Date.now()) - task.startedMs) / 1000) : "");
+    put(error, task?.error ?? "");
     error.hidden = !task?.error;
     const grew = this.view.paint();
     const lines = this.view.lineCount;
-    count.textContent = lines === 1 ? "1 line" : `${lines.toLocaleString()} lines`;
+    put(count, lines === 1 ? "1 line" : `${lines.toLocaleString()} lines`);
     const done = task && FINAL.has(task.status);
-    state.textContent =
+    put(
+      state,
       this.problem ||
-      (!this.following ? "Paused — scroll to the end or press Follow" : done ? "The task has ended" : "Following live output");
+        (!this.following ? "Paused — scroll to the end or press Follow" : done ? "The task has ended" : "Following live output"),
+    );
     follow.setAttribute("aria-pressed", String(this.following));
     if (this.following && (grew || this.jump)) this.parts.scroller.scrollTop = this.parts.scroller.scrollHeight;
     this.jump = false;
