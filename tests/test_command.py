@@ -263,3 +263,12 @@ def test_app_crash_leaves_no_process_and_restart_says_interrupted(tmp_path: Path
             assert http.get(f"/tasks/{task['task_id']}").json()["status"] == "interrupted"
     finally:
         server.stop()
+
+
+def test_shell_mismatch_names_the_command_field(http: httpx.Client) -> None:
+    for body in ({"command": "ls -l"}, {"command": ["ls"], "shell": True}):
+        response = http.post("/tasks/add", json={"kind": "command", **body})
+        assert response.status_code == 422
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body", "command"]
+        assert error["msg"].startswith('give "command" as a list')

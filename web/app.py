@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -149,8 +149,7 @@ def _map_domain_errors(app: FastAPI) -> None:
 async def invalid_params(_request: Request, exc: Exception) -> JSONResponse:
     """The kind's parameters, reported like any other body field."""
     assert isinstance(exc, InvalidParams)
-    detail = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return JSONResponse({"detail": problems(exc.errors, under=("body",))}, status_code=422)
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
@@ -176,5 +175,16 @@ async def invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     """422 with where and why for each problem; the offending input is not echoed back
     (it may be huge, or not representable in JSON, like NaN)."""
     assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return JSONResponse({"detail": problems(exc.errors())}, status_code=422)
+
+
+def problems(errors: Sequence[Any], under: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Where and why, per problem; pydantic's "Value error, " prefix says nothing to a user."""
+    return [
+        {
+            "loc": [*under, *e["loc"]],
+            "msg": e["msg"].removeprefix("Value error, "),
+            "type": e["type"],
+        }
+        for e in errors
+    ]

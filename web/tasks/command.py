@@ -17,7 +17,7 @@ import sys
 from collections import deque
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from web.tasks.kinds import MAX_DURATION, Kind, TaskContext, kind
 
@@ -35,11 +35,12 @@ class CommandFailed(Exception):
 class CommandParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Before `command`, so that command's validator can see it.
+    shell: bool = Field(False, description="Run `command` through the shell (sh -c).")
     command: list[str] | str = Field(
         description='The program and its arguments, e.g. ["python", "train.py"]; '
         'a single string only with "shell": true.'
     )
-    shell: bool = Field(False, description="Run `command` through the shell (sh -c).")
     cwd: str | None = Field(None, max_length=4096, description="Working folder (must exist).")
     env: dict[str, str] = Field(
         default_factory=dict, description="Variables added to the server's environment."
@@ -55,9 +56,13 @@ class CommandParams(BaseModel):
 
     @field_validator("command")
     @classmethod
-    def _not_empty(cls, value: list[str] | str) -> list[str] | str:
+    def _not_empty(cls, value: list[str] | str, info: ValidationInfo) -> list[str] | str:
         if not value or (isinstance(value, list) and not value[0]):
             raise ValueError("command must name a program")
+        if info.data.get("shell", False) != isinstance(value, str):
+            raise ValueError(
+                'give "command" as a list of arguments, or as one string with "shell": true'
+            )
         if any("\0" in part for part in ([value] if isinstance(value, str) else value)):
             raise ValueError("command must not contain NUL characters")
         return value
@@ -80,14 +85,6 @@ class CommandParams(BaseModel):
             if compiled.groups < 1:
                 raise ValueError("the pattern needs a group that captures the percentage")
         return value
-
-    @model_validator(mode="after")
-    def _shell_takes_a_string(self) -> CommandParams:
-        if self.shell != isinstance(self.command, str):
-            raise ValueError(
-                'give "command" as a list of arguments, or as one string with "shell": true'
-            )
-        return self
 
 
 # The frozen binary's hidden subcommand that runs the supervisor (desktop_app/cli.py).
