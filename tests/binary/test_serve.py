@@ -176,4 +176,10 @@ def test_history_survives_sigterm_and_a_restart_of_the_binary(
     new_id = cli("add", "30", "--name", "from the cli").strip()
     assert cli("cancel", new_id).split() == [new_id, "cancelled"]
     assert f"{done_id}  cancelled" in cli("status")
+
+    # A command task runs in the user's environment, not the bundle's (web/frozen.py).
+    env_id = cli("add", "--", "sh", "-c", "env").strip()
+    log = cli("logs", env_id, "--follow")  # until the task ends; exit 0: it completed
+    assert "PATH=" in log
+    assert str(binary.parent) not in log and "_PYI_" not in log, log
     assert second.terminate() in (0, -signal.SIGTERM), second.output()

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from web.frozen import outside_environment
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -100,7 +102,8 @@ def main(argv: list[str]) -> int:
     try:
         _linux_guards(parent)
         try:
-            child = subprocess.Popen(command, shell=isinstance(command, str))
+            shell = isinstance(command, str)
+            child = subprocess.Popen(command, shell=shell, env=outside_environment())
         except OSError as exc:
             print(f"task-dashboard: cannot start {command!r}: {exc.strerror}", file=sys.stderr)
             return 127
