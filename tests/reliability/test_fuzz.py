@@ -9,6 +9,7 @@ task the fuzzer started. RELIABILITY_FUZZ_EXAMPLES sets the examples per operati
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from web.settings import Settings
 
 EXAMPLES = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "25"))
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CASES: Counter[str] = Counter()  # requests sent per operation, for the figures
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,7 @@ def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     server = LiveServer(live).start()
     yield server
     server.stop()
+    print(f"fuzzed {sum(CASES.values())} cases over {len(CASES)} operations")
 
 
 # The schema the server publishes at /openapi.json, taken from an app that is built but not
@@ -73,4 +76,5 @@ def map_case(_context: schemathesis.HookContext, case: schemathesis.Case) -> sch
 def test_every_operation_survives_fuzzing(
     case: schemathesis.Case, fuzzed_server: LiveServer
 ) -> None:
+    CASES[case.operation.label] += 1
     case.call_and_validate(base_url=fuzzed_server.url, headers=AUTH)
