@@ -130,7 +130,7 @@ async def list_tasks(
     ] = 0,
 ) -> Response:
     page, total = engine.page(statuses, limit, offset)
-    tasks = ",".join(engine.render(t) for t in page)
+    tasks = ",".join(engine.render_list(page))
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
     body = f'{{"tasks":[{tasks}],"counts":{{{counts}}},"total":{total}}}'
     return Response(body, media_type="application/json")

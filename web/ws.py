@@ -20,7 +20,7 @@ router = APIRouter()
 
 
 def snapshot(hub: Hub, engine: TaskEngine) -> str:
-    return hub.snapshot_message([engine.render(t) for t in engine.all_tasks()], engine.queue.public)
+    return hub.snapshot_message(engine.render_list(engine.all_tasks()), engine.queue.public)
 
 
 @router.websocket("/ws")
