@@ -81,6 +81,10 @@ def create_app(
         version=__version__,
         summary="Add, watch and cancel long-running tasks.",
         lifespan=lifespan,
+        # FastAPI's own docs pages load their scripts from a CDN: /docs is ours instead
+        # (web/pages.py), with Swagger UI vendored in web/static/vendor.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.ws_send_timeout = settings.ws_send_timeout

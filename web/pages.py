@@ -38,3 +38,11 @@ async def dashboard(request: Request) -> HTMLResponse:
     response.headers["cache-control"] = "no-store"
     response.headers["referrer-policy"] = "no-referrer"
     return response
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def api_docs(request: Request) -> HTMLResponse:
+    """Swagger UI, vendored in web/static/vendor (works offline)."""
+    return templates.TemplateResponse(
+        request, "docs.html", {"openapi_url": request.app.openapi_url}
+    )
