@@ -43,10 +43,18 @@ class TaskCancelled(Exception):
     """Raised by TaskContext.check_cancelled() inside a sync kind."""
 
 
+# A sync kind's log text is handed to the loop at most this often. Each hand-over wakes
+# the loop, and a thread that computes in pure Python holds the GIL between them: waking
+# the loop per line made the whole server crawl behind a chatty CPU-bound kind.
+LOG_BATCH_SECONDS = 0.05
+
+
 class TaskContext:
     """What a running task may do besides computing: report, log, notice cancellation.
 
-    Every method may be called from the event loop or from a kind's worker thread."""
+    Every method may be called from the event loop or from a kind's worker thread. The
+    `report` callback must be safe to call from any thread (the engine's stores a number
+    in a dict); `write_log` is only ever called on the loop."""
 
     def __init__(
         self,
@@ -65,10 +73,12 @@ class TaskContext:
         self._write_log = write_log
         self._cancelled = threading.Event()
         self._loop = asyncio.get_running_loop()
+        self._unsent: list[str] = []  # log text from a worker thread, not yet on the loop
+        self._unsent_lock = threading.Lock()
 
     def progress(self, fraction: float) -> None:
         """Report progress 0..1; cheap, coalesced before it is stored and sent."""
-        self._on_loop(self._report, self.task_id, float(fraction))
+        self._report(self.task_id, float(fraction))
 
     def log(self, line: str) -> None:
         """Append a line to the task's log (the newline is added when missing)."""
@@ -76,7 +86,21 @@ class TaskContext:
 
     def write(self, text: str) -> None:
         """Append text to the task's log as it is."""
-        self._on_loop(self._write_log, self.task_id, text)
+        if self._on_loop_thread():
+            self._write_log(self.task_id, text)
+            return
+        with self._unsent_lock:
+            first = not self._unsent
+            self._unsent.append(text)
+        if first:
+            self._loop.call_soon_threadsafe(self._loop.call_later, LOG_BATCH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """On the loop: write what a worker thread logged since the last flush."""
+        with self._unsent_lock:
+            text, self._unsent = "".join(self._unsent), []
+        if text:
+            self._write_log(self.task_id, text)
 
     @property
     def cancelled(self) -> bool:
@@ -89,15 +113,11 @@ class TaskContext:
     def _cancel(self) -> None:
         self._cancelled.set()
 
-    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+    def _on_loop_thread(self) -> bool:
         try:
-            running = asyncio.get_running_loop()
+            return asyncio.get_running_loop() is self._loop
         except RuntimeError:
-            running = None
-        if running is self._loop:
-            fn(*args)
-        else:
-            self._loop.call_soon_threadsafe(fn, *args)
+            return False
 
 
 KindFunction = Callable[[Any, TaskContext], Awaitable[None] | None]
@@ -188,6 +208,8 @@ async def _in_worker_thread(function: KindFunction, params: BaseModel, ctx: Task
         # Nobody awaits the thread's outcome any more; retrieve it so it is not reported.
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
         raise
+    finally:
+        ctx.flush()  # the last lines are in the log before the task's end is recorded
 
 
 class TimerParams(BaseModel):
