@@ -6,6 +6,7 @@ test each must have gone to the server under test (the page works with the netwo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,7 +36,10 @@ OpenDashboard = Callable[..., Page]
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/system-deps")
+        message = f"{CHROMIUM} is missing: run scripts/system-deps"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)  # CI installs it: a missing browser is a broken setup
+        pytest.skip(message)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
