@@ -88,6 +88,13 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     server.stop()
 
 
+@pytest.fixture
+def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An httpx client on the live server, with the token."""
+    with live_server.client() as client:
+        yield client
+
+
 # -- an engine with a manual clock (tests marked anyio) ------------------------------
 
 

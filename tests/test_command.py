@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,16 +25,8 @@ TREE = (
 
 
 @pytest.fixture
-def server(settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(replace(settings, kill_grace=1.0, task_log_max_bytes=8192)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def http(server: LiveServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
+def settings(settings: Settings) -> Settings:
+    return replace(settings, kill_grace=1.0, task_log_max_bytes=8192)
 
 
 def add(http: httpx.Client, **body: object) -> dict:
@@ -57,9 +48,14 @@ def log_once_ready(http: httpx.Client, task_id: str) -> str:
 
 
 def pids_when_ready(http: httpx.Client, task_id: str) -> list[int]:
-    text = log_once_ready(http, task_id)
-    pids = [int(p) for p in re.findall(r"pid (\d+)", text)]
-    assert len(pids) == 4 and all(alive(p) for p in pids)
+    """The four pids TREE prints (the subshell prints its child's pid when it gets to it)."""
+
+    def four_pids() -> list[int] | None:
+        pids = [int(p) for p in re.findall(r"pid (\d+)", log_text(http, task_id))]
+        return pids if len(pids) == 4 else None
+
+    pids = until(four_pids, what="the process tree to start")
+    assert all(alive(p) for p in pids)
     return pids
 
 
@@ -163,13 +159,13 @@ def test_background_leftovers_end_with_the_command(http: httpx.Client) -> None:
     until(lambda: not alive(pid), what="the background process to be ended")
 
 
-def test_shutdown_ends_running_commands(server: LiveServer, http: httpx.Client) -> None:
+def test_shutdown_ends_running_commands(live_server: LiveServer, http: httpx.Client) -> None:
     task = add(http, command=TREE, shell=True)
     pids = pids_when_ready(http, task["task_id"])
-    server.stop()
+    live_server.stop()
     assert all_gone(pids), "stop() returned while the task's processes were still running"
-    server.start()
-    with server.client() as again:
+    live_server.start()
+    with live_server.client() as again:
         assert again.get(f"/tasks/{task['task_id']}").json()["status"] == "interrupted"
 
 
@@ -221,16 +217,16 @@ def test_log_of_unknown_task_is_404(http: httpx.Client) -> None:
 
 
 def test_refused_without_a_token(settings: Settings) -> None:
-    server = LiveServer(replace(settings, auth=False)).start()
+    live_server = LiveServer(replace(settings, auth=False)).start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=live_server.url) as http:
             response = http.post("/tasks/add", json={"kind": "command", "command": ["ls"]})
             assert response.status_code == 403
             assert "--no-auth" in response.json()["detail"]
             assert http.get("/tasks/status").json()["total"] == 0
             assert http.post("/tasks/add", json={"duration": 1}).status_code == 201
     finally:
-        server.stop()
+        live_server.stop()
 
 
 def test_app_crash_leaves_no_process_and_restart_says_interrupted(tmp_path: Path) -> None:
@@ -257,12 +253,12 @@ def test_app_crash_leaves_no_process_and_restart_says_interrupted(tmp_path: Path
             app.wait(10)
     until(lambda: all_gone(pids), what="the orphaned process tree to be gone")
     settings = Settings(data_dir=home, log_dir=tmp_path / "logs", token=TOKEN)
-    server = LiveServer(settings).start()
+    live_server = LiveServer(settings).start()
     try:
-        with server.client() as http:
+        with live_server.client() as http:
             assert http.get(f"/tasks/{task['task_id']}").json()["status"] == "interrupted"
     finally:
-        server.stop()
+        live_server.stop()
 
 
 def test_shell_mismatch_names_the_command_field(http: httpx.Client) -> None:

@@ -6,7 +6,6 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,16 +24,8 @@ KINDS_FILE = Path(__file__).parent / "kinds" / "spinning.py"
 
 
 @pytest.fixture
-def server(settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(replace(settings, kinds_file=KINDS_FILE)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def http(server: LiveServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
+def settings(settings: Settings) -> Settings:
+    return replace(settings, kinds_file=KINDS_FILE)
 
 
 def test_kinds_are_listed_with_their_parameter_schemas(http: httpx.Client) -> None:
@@ -76,9 +67,9 @@ def test_entry_point_kind_does_real_work(http: httpx.Client, tmp_path: Path) -> 
 
 
 def test_progress_and_logs_reach_a_websocket_client_then_cancel(
-    server: LiveServer, http: httpx.Client
+    live_server: LiveServer, http: httpx.Client
 ) -> None:
-    with connect(server.ws_url, additional_headers=server.headers) as ws:
+    with connect(live_server.ws_url, additional_headers=live_server.headers) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
         # 10,000 rounds of 10 ms: progress moves a whole percent (what is sent) each second.
         task = http.post("/tasks/add", json={"kind": "spin", "rounds": 10_000}).json()
@@ -117,8 +108,8 @@ def test_a_busy_sync_kind_does_not_block_the_server(http: httpx.Client) -> None:
     http.post("/tasks/cancel", json={"task_id": task["task_id"]})
 
 
-def test_a_follow_request_for_an_unknown_task_gets_an_error(server: LiveServer) -> None:
-    with connect(server.ws_url, additional_headers=server.headers) as ws:
+def test_a_follow_request_for_an_unknown_task_gets_an_error(live_server: LiveServer) -> None:
+    with connect(live_server.ws_url, additional_headers=live_server.headers) as ws:
         ws.recv(timeout=10)
         ws.send(json.dumps({"type": "follow", "task_id": "nope"}))
         assert json.loads(ws.recv(timeout=10)) == {
