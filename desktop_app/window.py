@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from importlib.resources import files
@@ -84,6 +85,7 @@ class NativeWindow:
         )
         if page.owns_engine:
             window.events.closing += lambda: self._prepare_close(window, page)
+        self._close_on_signals(window)
         if self.hooks is None:
             self._run()
         else:
@@ -102,6 +104,24 @@ class NativeWindow:
             height=260,
         )
         self._run()
+
+    def _close_on_signals(self, window: Any) -> None:
+        """SIGTERM (a logout, `kill`, a service manager) closes the window as the user would.
+
+        GTK's main loop runs in C, so Python's own signal handlers would only run once it
+        returns, and the app would die without its clean shutdown; GLib's run in the loop."""
+        if self.gui != "gtk":
+            return
+        from gi.repository import GLib
+
+        def close(*_args: object) -> bool:
+            log.info("signal received: closing the window")
+            self._closing_without_asking = True  # nobody is there to answer a dialog
+            window.destroy()
+            return GLib.SOURCE_REMOVE
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            GLib.unix_signal_add(GLib.PRIORITY_HIGH, sig, close)
 
     def _prepare_close(self, window: Any, page: Page) -> None:
         # Runs on the GUI thread inside pywebview's close handling, just before it decides

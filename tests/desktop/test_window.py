@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -203,3 +204,20 @@ def test_a_second_launch_opens_a_window_on_the_first_engine(
     assert app.call("ws_clients") >= 1
     app.call("close")
     assert app.proc.wait(15) == 0
+
+
+def test_sigterm_shuts_the_window_down_cleanly(app: App, home: Path) -> None:
+    """A logout or `kill` sends SIGTERM: the same clean shutdown as closing the window."""
+    app.expect(lambda m: m.get("event") == "loaded", 20, "page load")
+    instance = discovery.read(home / "instance.json")
+    assert instance is not None
+    task = InstanceClient(instance.url, instance.token()).add(60, "running at SIGTERM")
+    app.proc.send_signal(signal.SIGTERM)
+    assert app.proc.wait(15) == 0
+    assert not (home / "instance.json").exists()
+    store = Store.open(home / "tasks.db")
+    try:
+        [saved] = store.load_all()
+    finally:
+        store.close()
+    assert (saved.task_id, saved.status) == (task["task_id"], "interrupted")
