@@ -60,6 +60,13 @@ class LiveServer:
         self.stop()
         return self.start(port)
 
+    def drop_websockets(self) -> None:
+        """Close every WebSocket from the server's side (as a network blip would), while
+        the server itself goes on."""
+        assert self.thread is not None
+        loop = self.thread.server.servers[0].get_loop()
+        loop.call_soon_threadsafe(self.thread.app.state.hub.close_all)
+
     @property
     def port(self) -> int:
         assert self.thread is not None

@@ -103,6 +103,32 @@ def test_command_from_the_form_streams_its_log_live(
     expect(panel).to_be_hidden()
 
 
+def test_the_log_panel_picks_up_after_a_lost_connection(
+    live_server: LiveServer, open_dashboard: OpenDashboard, tmp_path: Path
+):
+    """Output written while the page was disconnected is shown once, nothing twice."""
+    gate, finish = tmp_path / "gate", tmp_path / "finish"
+    command = [sys.executable, "-c", SCRIPT, str(gate), str(finish)]
+    with live_server.client() as http:
+        task = http.post("/tasks/add", json={"kind": "command", "command": command}).json()
+    page = open_dashboard(live_server)
+    row = page.locator(f'[data-task-id="{task["task_id"]}"]')
+    row.get_by_role("button", name=re.compile("^Logs of")).click()
+    log = log_panel(page).locator("[data-log]")
+    expect(log).to_contain_text("tick 2")
+
+    live_server.drop_websockets()
+    expect(page.locator("html")).not_to_have_attribute("data-connection", "live")
+    gate.touch()  # "halfway 50%" is written while the page is reconnecting
+    expect(page.locator("html")).to_have_attribute("data-connection", "live", timeout=15_000)
+    expect(log).to_contain_text("halfway 50%")
+    finish.touch()
+    expect(log).to_contain_text("done")
+    text = log.inner_text()
+    for line in ("tick 0", "tick 2", "halfway 50%", "done"):
+        assert text.count(line) == 1, (line, text)
+
+
 def test_a_failed_command_shows_its_exit_code(
     live_server: LiveServer, open_dashboard: OpenDashboard
 ):
