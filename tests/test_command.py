@@ -268,3 +268,23 @@ def test_shell_mismatch_names_the_command_field(http: httpx.Client) -> None:
         [error] = response.json()["detail"]
         assert error["loc"] == ["body", "command"]
         assert error["msg"].startswith('give "command" as a list')
+
+
+def test_retry_cannot_run_a_program_without_a_token(settings: Settings) -> None:
+    """A command added while the token was on is not re-run after a --no-auth restart."""
+    server = LiveServer(settings).start()
+    try:
+        with server.client() as http:
+            task = add(http, command=[sys.executable, "-c", "pass"])
+            task_in(http, task["task_id"], "completed")
+    finally:
+        server.stop()
+    server = LiveServer(replace(settings, auth=False)).start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            response = http.post(f"/tasks/{task['task_id']}/retry")
+            assert response.status_code == 403
+            assert "--no-auth" in response.json()["detail"]
+            assert http.get("/tasks/status").json()["total"] == 1
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ import pytest
 
 from tests.engine_rig import Rig
 from web.clock import settle
+from web.store import StoreError
 from web.tasks.engine import InvalidTask, NewTask, TaskNotFound
 from web.tasks.model import IllegalTransition, TaskStatus
 
@@ -220,3 +221,40 @@ async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
         "scheduled": 0, "queued": 0, "running": 3, "paused": 0, "completed": 2,
         "cancelled": 0, "failed": 0, "interrupted": 0,
     }  # fmt: skip
+
+
+async def test_a_failed_write_changes_nothing(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the database refuses the cancel, the task is still running, and really runs."""
+    task = rig.engine.add(NewTask(duration=2))
+
+    def refuse(_task: object) -> None:
+        raise StoreError("task database: database is locked")
+
+    monkeypatch.setattr(rig.store, "update", refuse)
+    with pytest.raises(StoreError):
+        rig.engine.cancel(task.task_id)
+    monkeypatch.undo()
+    assert rig.engine.get(task.task_id).status is S.RUNNING
+    assert task.task_id in rig.engine._runners
+    await rig.clock.advance(2.1)
+    assert rig.engine.get(task.task_id).status is S.COMPLETED
+
+
+async def test_a_runner_cancelled_before_its_first_step_is_forgotten(make_rig: Callable) -> None:
+    rig = await make_rig(max_concurrent=1)
+    first = rig.engine.add(NewTask(duration=5))
+    second = rig.engine.add(NewTask(duration=5))
+    rig.engine.cancel(first.task_id)  # starts `second`'s runner ...
+    rig.engine.cancel(second.task_id)  # ... which is cancelled before it ever ran
+    await settle()
+    assert rig.engine._runners == {}
+    await rig.engine.stop()
+
+
+async def test_dependencies_on_finished_tasks_leave_no_bookkeeping(rig: Rig) -> None:
+    first = rig.engine.add(NewTask(duration=1))
+    await rig.clock.advance(1.5)
+    rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    await rig.clock.advance(1.5)
+    rig.engine.clear_finished()
+    assert not rig.engine._dependents

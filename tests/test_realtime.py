@@ -157,3 +157,17 @@ def test_overflowing_subscription_asks_for_a_snapshot() -> None:
         assert batch == ['{"type":"task","seq":9,"task":{"x":1}}']
 
     asyncio.run(scenario())
+
+
+def test_answers_to_a_client_are_capped() -> None:
+    import asyncio
+
+    from web.realtime import MAX_TELLS
+
+    async def scenario() -> None:
+        sub = Hub().subscribe()
+        for _ in range(MAX_TELLS * 10):
+            sub.tell('{"type":"error"}')
+        assert len(await sub.next_batch() or []) == MAX_TELLS
+
+    asyncio.run(scenario())

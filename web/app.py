@@ -21,7 +21,14 @@ from web.realtime import Hub
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
 from web.store import Store, StoreError
-from web.tasks.engine import InvalidParams, InvalidTask, TaskEngine, TaskNotFound, new_task_id
+from web.tasks.engine import (
+    InvalidParams,
+    InvalidTask,
+    Refused,
+    TaskEngine,
+    TaskNotFound,
+    new_task_id,
+)
 from web.tasks.logs import LogBook
 from web.tasks.model import TaskConflict
 from web.tasks.registry import KindsError, load_kinds
@@ -60,6 +67,7 @@ def create_app(
             new_id=new_id,
             max_concurrent=settings.max_concurrent,
             progress_interval=settings.progress_interval,
+            allow_programs=settings.auth,
         )
         app.state.hub = hub
         app.state.engine = engine
@@ -143,6 +151,7 @@ def _map_domain_errors(app: FastAPI) -> None:
 
     app.add_exception_handler(TaskNotFound, problem(404))
     app.add_exception_handler(TaskConflict, problem(409))
+    app.add_exception_handler(Refused, problem(403))
     app.add_exception_handler(InvalidTask, problem(422))
     app.add_exception_handler(StoreError, problem(503))
     app.add_exception_handler(RequestValidationError, invalid_request)

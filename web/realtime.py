@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 
 MAX_FOLLOWED = 16
+MAX_TELLS = 16
 LOG_BACKLOG_BYTES = 256 * 1024
 
 
@@ -59,6 +60,7 @@ class Subscription:
         self.closed = False
         self.following: dict[str, LogBacklog] = {}
         self._told = itertools.count()
+        self._untold = 0  # tell() messages waiting to be sent
 
     def offer(self, task_id: str, message: str) -> None:
         if self.needs_snapshot:
@@ -71,7 +73,11 @@ class Subscription:
         self._ready.set()
 
     def tell(self, message: str) -> None:
-        """A message for this client alone (e.g. an answer to its request)."""
+        """A message for this client alone (e.g. an answer to its request). A client that
+        sends junk faster than it reads gets a few answers, not an ever-growing pile."""
+        if self._untold >= MAX_TELLS:
+            return
+        self._untold += 1
         self._pending[f"tell:{next(self._told)}"] = message
         self._ready.set()
 
@@ -108,6 +114,7 @@ class Subscription:
             return None
         batch = list(self._pending.values())
         self._pending.clear()
+        self._untold = 0
         batch += [b.message(t) for t, b in self.following.items() if b.has_news]
         return batch
 

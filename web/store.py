@@ -205,12 +205,19 @@ class Store:
         rows = self._conn.execute("SELECT key, value FROM settings")
         return {key: json.loads(value) for key, value in rows}
 
-    def save_setting(self, key: str, value: object) -> None:
-        self._write(
-            "INSERT INTO settings (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
+    def save_settings(self, values: dict[str, object]) -> None:
+        """All of them in one transaction."""
+        rows = [(key, json.dumps(value)) for key, value in values.items()]
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(
+                    "INSERT INTO settings (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    rows,
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
 
     def _write(self, sql: str, params: tuple) -> None:
         try:

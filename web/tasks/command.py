@@ -166,7 +166,9 @@ def _take(lines: list[str], ctx: TaskContext, pattern: re.Pattern[str], tail: de
 
 
 async def _end(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """Ask the supervisor to end the group; if it cannot within the grace, kill it all."""
+    """Ask the supervisor to end the command's group and wait for it to report. It only
+    has to send signals and reap, so it answers well within the grace; if it ever did not,
+    it is killed so the task can end (what it supervised may then outlive it)."""
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)

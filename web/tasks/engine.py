@@ -9,6 +9,7 @@ start-time waits, the progress flusher) and cancels and awaits all of them in st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -53,6 +54,10 @@ class TaskNotFound(LookupError):
 
 class InvalidTask(ValueError):
     """What was asked for cannot be a task (HTTP 422): unknown kind, unknown dependency."""
+
+
+class Refused(PermissionError):
+    """Not allowed on this server (HTTP 403), e.g. running programs without a token."""
 
 
 class InvalidParams(ValueError):
@@ -105,6 +110,7 @@ class TaskEngine:
         new_id: Callable[[], str] = new_task_id,
         max_concurrent: int | None = None,
         progress_interval: float = 0.25,
+        allow_programs: bool = True,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -114,6 +120,9 @@ class TaskEngine:
         self._new_id = new_id
         # Given at start-up (e.g. `serve --max-concurrent`): overrides the stored setting.
         self._initial_limit = max_concurrent
+        # False when the server runs without a token: then no task may run a program,
+        # however it is created (add, retry, a kind file).
+        self._allow_programs = allow_programs
         self._progress_interval = progress_interval
         self.queue = QueueSettings()
         self._tasks: dict[str, Task] = {}  # insertion order = submission order
@@ -193,6 +202,11 @@ class TaskEngine:
 
     def add(self, spec: NewTask) -> Task:
         kind = self.kind(spec.kind)
+        if kind.requires_token and not self._allow_programs:
+            raise Refused(
+                f"{kind.name} tasks run programs, so they are refused while the server runs "
+                "without a token (--no-auth); restart it with the token on"
+            )
         raw = spec.params if spec.duration is None else {**spec.params, "duration": spec.duration}
         try:
             params = kind.validate(raw).model_dump(mode="json", exclude_none=True)
@@ -237,8 +251,11 @@ class TaskEngine:
     def cancel(self, task_id: str) -> Task:
         """Immediate: the answer already says cancelled; the runner unwinds afterwards."""
         task = self.get(task_id)
-        cancelled = transition(task, S.CANCELLED, finished_at=self._clock.now())
-        self._commit(dataclasses.replace(cancelled, elapsed=task.elapsed + self._end_run(task_id)))
+        cancelled = transition(
+            task, S.CANCELLED, finished_at=self._clock.now(), elapsed=self._elapsed(task)
+        )
+        self._commit(cancelled)
+        self._end_run(task_id)  # only once the change is stored: a failed write changes nothing
         self._dispatch()
         return self._tasks[task_id]
 
@@ -248,9 +265,9 @@ class TaskEngine:
         if task.status is S.RUNNING and not self.kind(task.kind).resumable:
             raise TaskConflict(f"tasks of kind {task.kind!r} cannot be paused")
         progress = self._progress.get(task_id, task.progress)
-        paused = transition(task, S.PAUSED).with_progress(progress)
-        paused = dataclasses.replace(paused, elapsed=task.elapsed + self._end_run(task_id))
+        paused = transition(task, S.PAUSED, elapsed=self._elapsed(task)).with_progress(progress)
         self._commit(paused)
+        self._end_run(task_id)
         self._dispatch()
         return paused
 
@@ -316,7 +333,9 @@ class TaskEngine:
         for task_id in ids:
             self._counts[self._tasks.pop(task_id).status] -= 1
             self._order.pop(task_id, None)
-            self.logs.delete(task_id)
+            self._dependents.pop(task_id, None)
+            with contextlib.suppress(OSError):  # a log file that will not go is no reason
+                self.logs.delete(task_id)  # to keep the rest of memory out of step
         if ids:
             self._hub.publish_removed(ids)
         return ids
@@ -371,7 +390,8 @@ class TaskEngine:
             self._order[task_id] = next(self._submitted)
             if not task.status.is_final:
                 for dep in task.after:
-                    self._dependents[dep].add(task_id)
+                    if not (dep in self._tasks and self._tasks[dep].status.is_final):
+                        self._dependents[dep].add(task_id)  # told when `dep` ends
         else:
             self._counts[old.status] -= 1
         self._tasks[task_id] = task
@@ -399,8 +419,9 @@ class TaskEngine:
             self._publish(task)
 
     def _save_queue(self, settings: QueueSettings) -> None:
-        self._store.save_setting("max_concurrent", settings.max_concurrent)
-        self._store.save_setting("queue_paused", settings.paused)
+        self._store.save_settings(
+            {"max_concurrent": settings.max_concurrent, "queue_paused": settings.paused}
+        )
         self.queue = settings
         self._hub.publish_settings(settings.public)
 
@@ -434,7 +455,6 @@ class TaskEngine:
         for dep_id in task.after:
             dep = self._tasks.get(dep_id)
             if dep is None or (dep.status.is_final and dep.status is not S.COMPLETED):
-                self._end_run(task.task_id)
                 why = BLOCKED_BECAUSE.get(dep.status if dep else None, "no longer exists")
                 self._commit(
                     transition(
@@ -444,21 +464,22 @@ class TaskEngine:
                         error=f"dependency {dep_id} {why}",
                     )
                 )
+                self._end_run(task.task_id)  # its start-time wait, if any
                 return
         if task.run_at is not None and task.run_at > self._clock.now() + SLACK:
             if task.task_id not in self._timers:
-                self._timers[task.task_id] = asyncio.create_task(
-                    self._wait_for_start(task.task_id, task.run_at), name=f"start-{task.task_id}"
+                self._own(
+                    self._timers,
+                    task.task_id,
+                    self._wait_for_start(task.task_id, task.run_at),
+                    f"start-{task.task_id}",
                 )
         elif all(self._tasks[d].status is S.COMPLETED for d in task.after):
             self._commit(transition(task, S.QUEUED))
 
     async def _wait_for_start(self, task_id: str, run_at: float) -> None:
-        try:
-            await self._clock.sleep(run_at - self._clock.now())
-        finally:
-            if self._timers.get(task_id) is asyncio.current_task():
-                del self._timers[task_id]
+        await self._clock.sleep(run_at - self._clock.now())
+        self._timers.pop(task_id, None)  # done waiting: _release may start a new wait
         self._release_if_ready(task_id)
 
     # -- running ---------------------------------------------------------------------------
@@ -484,9 +505,18 @@ class TaskEngine:
 
     def _launch(self, task: Task) -> None:
         self._run_started[task.task_id] = self._clock.monotonic()
-        self._runners[task.task_id] = asyncio.create_task(
-            self._run(task), name=f"task-{task.task_id}"
-        )
+        runner = self._own(self._runners, task.task_id, self._run(task), f"task-{task.task_id}")
+        runner.add_done_callback(lambda _: self.logs.close(task.task_id))
+
+    def _own(
+        self, owned: dict[str, asyncio.Task[None]], task_id: str, work: Any, name: str
+    ) -> asyncio.Task[None]:
+        """Start `work` as an asyncio task kept in `owned` until it is done. The entry goes
+        in a done callback: a task cancelled before its first step never runs its body."""
+        job = asyncio.create_task(work, name=name)
+        owned[task_id] = job
+        job.add_done_callback(lambda _: owned.get(task_id) is job and owned.pop(task_id))
+        return job
 
     async def _run(self, task: Task) -> None:
         ctx = TaskContext(
@@ -506,30 +536,38 @@ class TaskEngine:
         else:
             self._finish(task.task_id, S.COMPLETED, progress=1.0)
         finally:
-            if self._runners.get(task.task_id) is asyncio.current_task():
-                del self._runners[task.task_id]
-                self.logs.close(task.task_id)
             self._dispatch()
 
     def _finish(self, task_id: str, status: TaskStatus, **changes: object) -> None:
         task = self._tasks[task_id]
         if task.status is not S.RUNNING:
             return  # cancelled or paused meanwhile: that answer stands
-        elapsed = task.elapsed + self._end_run(task_id)
-        self._commit(
-            transition(task, status, finished_at=self._clock.now(), elapsed=elapsed, **changes)
+        ended = transition(
+            task, status, finished_at=self._clock.now(), elapsed=self._elapsed(task), **changes
         )
+        try:
+            self._commit(ended)
+        except StoreError:
+            # Still `running` in memory and on disk; cancelling it, or the next start
+            # (interrupted), ends it. Raising here would only lose the error in a task
+            # nobody awaits.
+            log.exception("could not record that task %s ended", task_id)
+            return
+        self._end_run(task_id)
 
-    def _end_run(self, task_id: str) -> float:
-        """Stop whatever runs or waits for this task (it unwinds in the background);
-        returns how long the current run lasted."""
+    def _elapsed(self, task: Task) -> float:
+        """Seconds the task has run in all, the current run included."""
+        started = self._run_started.get(task.task_id)
+        return task.elapsed + (0.0 if started is None else self._clock.monotonic() - started)
+
+    def _end_run(self, task_id: str) -> None:
+        """Stop whatever runs or waits for this task (it unwinds in the background)."""
         self._progress.pop(task_id, None)
+        self._run_started.pop(task_id, None)
         for owned in (self._runners, self._timers):
             job = owned.get(task_id)
             if job is not None and job is not asyncio.current_task():
                 job.cancel()
-        started = self._run_started.pop(task_id, None)
-        return 0.0 if started is None else self._clock.monotonic() - started
 
     # -- progress --------------------------------------------------------------------------
 
@@ -537,6 +575,9 @@ class TaskEngine:
         self._progress[task_id] = fraction
 
     def _write_log(self, task_id: str, text: str) -> None:
+        task = self._tasks.get(task_id)
+        if task is None or task.status is not S.RUNNING:
+            return  # a worker thread that has not noticed its task ended yet
         try:
             self.logs.append(task_id, text.encode("utf-8", errors="replace"))
         except OSError:

@@ -114,13 +114,15 @@ class LogBook:
         self._open: dict[str, TaskLog] = {}
 
     def _log(self, task_id: str) -> TaskLog:
+        """The open log of a task that writes; a fresh look at the file for any other
+        (kept only while written to, so reading old logs caches nothing)."""
+        return self._open.get(task_id) or TaskLog(self.folder / f"{task_id}.log", self.cap)
+
+    def append(self, task_id: str, data: bytes) -> None:
         log = self._open.get(task_id)
         if log is None:
             log = self._open[task_id] = TaskLog(self.folder / f"{task_id}.log", self.cap)
-        return log
-
-    def append(self, task_id: str, data: bytes) -> None:
-        offset = self._log(task_id).append(data)
+        offset = log.append(data)
         self._on_append(task_id, offset, data.decode("utf-8", errors="replace"), len(data))
 
     def read(self, task_id: str, offset: int = 0, limit: int = 64 * 1024) -> LogChunk:

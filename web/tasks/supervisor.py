@@ -3,11 +3,11 @@
     python -m web.tasks.supervisor GRACE -- ARGV...
     python -m web.tasks.supervisor GRACE --shell "COMMAND LINE"
 
-The engine starts this in a new session, so it leads a fresh process group holding the
-command and everything the command starts. Then:
+The engine starts this in a new session; the command runs in a process group of its own,
+which holds everything it starts (unless a process moves itself out). Then:
 
-- SIGTERM (the task was cancelled, timed out or the app is stopping) ends the whole group:
-  SIGTERM to all, SIGKILL after GRACE seconds to whatever is left.
+- SIGTERM (the task was cancelled, timed out or the app is stopping) ends the command's
+  group: SIGTERM to all, SIGKILL after GRACE seconds to whatever is left.
 - When the command exits, anything it left running in the background is ended the same
   way, and the supervisor exits with the command's code (128 + N after signal N).
 - On Linux it asks the kernel for SIGTERM when the app dies (PR_SET_PDEATHSIG), even by
@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from web.frozen import outside_environment
 
@@ -46,49 +45,41 @@ def _linux_guards(parent: int) -> None:
         raise Stop
 
 
-def _others_in_group() -> list[int]:
-    """Live members of our process group other than us (Linux: from /proc)."""
-    group, me = os.getpgrp(), os.getpid()
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == group and fields[0] != "Z":
-                members.append(int(entry.name))
-    return members
-
-
 def _reap() -> None:
+    """Collect exited children (with the subreaper, orphaned grandchildren too): a zombie
+    still counts as a member of its process group."""
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0] > 0:
             pass
 
 
-def end_group(grace: float) -> None:
-    """SIGTERM the group, wait up to `grace` s for it to go, then SIGKILL the rest."""
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def end_group(group: int, grace: float) -> None:
+    """SIGTERM the command's process group, wait up to `grace` s for it to go, then SIGKILL
+    what is left. The supervisor is not in that group, so it outlives it to report."""
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(0, signal.SIGTERM)
-    if not Path("/proc/self/stat").exists():  # no /proc: give them the grace, then kill
-        time.sleep(grace)
-        os.killpg(0, signal.SIGKILL)
+        os.killpg(group, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while (left := _others_in_group()) and time.monotonic() < deadline:
+    while _group_alive(group) and time.monotonic() < deadline:
         _reap()
         time.sleep(0.02)
-    for pid in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
     _reap()
 
 
 def main(argv: list[str]) -> int:
     if os.getpgrp() != os.getpid():
-        # Ending "our group" must never reach whoever started us: lead a group of our own.
+        # Started by hand: keep the caller's terminal signals off the command.
         os.setsid()
     grace = float(argv[0])
     command: list[str] | str = argv[2] if argv[1] == "--shell" else argv[2:]
@@ -99,19 +90,24 @@ def main(argv: list[str]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
+    child: subprocess.Popen[bytes] | None = None
     try:
         _linux_guards(parent)
         try:
+            # A process group of its own, for the command and all it starts.
             shell = isinstance(command, str)
-            child = subprocess.Popen(command, shell=shell, env=outside_environment())
+            child = subprocess.Popen(
+                command, shell=shell, env=outside_environment(), process_group=0
+            )
         except OSError as exc:
             print(f"task-dashboard: cannot start {command!r}: {exc.strerror}", file=sys.stderr)
             return 127
         code = child.wait()
     except Stop:
-        end_group(grace)
+        if child is not None:
+            end_group(child.pid, grace)
         return 128 + signal.SIGTERM
-    end_group(grace)
+    end_group(child.pid, grace)  # what it left running in the background goes too
     return 128 - code if code < 0 else code
 
 
