@@ -183,23 +183,11 @@ class Store:
     def update_many(self, tasks: Iterable[Task]) -> None:
         """Several changes in one transaction (batched progress, shutdown, recovery)."""
         rows = [(*_row(t)[1:], t.task_id) for t in tasks]
-        if not rows:
-            return
-        try:
-            with self._conn:
-                self._conn.execute("BEGIN")
-                self._conn.executemany(_UPDATE, rows)
-        except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
+        if rows:
+            self._write_many(_UPDATE, rows)
 
     def delete(self, task_ids: Iterable[str]) -> None:
-        ids = [(i,) for i in task_ids]
-        try:
-            with self._conn:
-                self._conn.execute("BEGIN")
-                self._conn.executemany("DELETE FROM tasks WHERE task_id = ?", ids)
-        except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
+        self._write_many("DELETE FROM tasks WHERE task_id = ?", [(i,) for i in task_ids])
 
     def load_settings(self) -> dict[str, object]:
         rows = self._conn.execute("SELECT key, value FROM settings")
@@ -207,15 +195,18 @@ class Store:
 
     def save_settings(self, values: dict[str, object]) -> None:
         """All of them in one transaction."""
-        rows = [(key, json.dumps(value)) for key, value in values.items()]
+        self._write_many(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(key, json.dumps(value)) for key, value in values.items()],
+        )
+
+    def _write_many(self, sql: str, rows: list[tuple]) -> None:
+        """One statement for many rows, in one transaction."""
         try:
             with self._conn:
                 self._conn.execute("BEGIN")
-                self._conn.executemany(
-                    "INSERT INTO settings (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    rows,
-                )
+                self._conn.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from exc
 

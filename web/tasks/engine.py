@@ -429,8 +429,12 @@ class TaskEngine:
 
     def _waits(self, task: Task) -> bool:
         """Whether a new task must start out scheduled (its time or a dependency)."""
-        future = task.run_at is not None and task.run_at > self._clock.now() + SLACK
-        return future or any(self._tasks[d].status is not S.COMPLETED for d in task.after)
+        return self._starts_later(task) or any(
+            self._tasks[d].status is not S.COMPLETED for d in task.after
+        )
+
+    def _starts_later(self, task: Task) -> bool:
+        return task.run_at is not None and task.run_at > self._clock.now() + SLACK
 
     def _release_if_ready(self, *task_ids: str) -> None:
         """Move scheduled tasks on: to queued when their time has come and every task they
@@ -466,7 +470,7 @@ class TaskEngine:
                 )
                 self._end_run(task.task_id)  # its start-time wait, if any
                 return
-        if task.run_at is not None and task.run_at > self._clock.now() + SLACK:
+        if self._starts_later(task):
             if task.task_id not in self._timers:
                 self._own(
                     self._timers,

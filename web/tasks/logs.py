@@ -116,12 +116,18 @@ class LogBook:
     def _log(self, task_id: str) -> TaskLog:
         """The open log of a task that writes; a fresh look at the file for any other
         (kept only while written to, so reading old logs caches nothing)."""
-        return self._open.get(task_id) or TaskLog(self.folder / f"{task_id}.log", self.cap)
+        return self._open.get(task_id) or self._fresh(task_id)
+
+    def _fresh(self, task_id: str) -> TaskLog:
+        return TaskLog(self._path(task_id), self.cap)
+
+    def _path(self, task_id: str) -> Path:
+        return self.folder / f"{task_id}.log"
 
     def append(self, task_id: str, data: bytes) -> None:
         log = self._open.get(task_id)
         if log is None:
-            log = self._open[task_id] = TaskLog(self.folder / f"{task_id}.log", self.cap)
+            log = self._open[task_id] = self._fresh(task_id)
         offset = log.append(data)
         self._on_append(task_id, offset, data.decode("utf-8", errors="replace"), len(data))
 
@@ -137,4 +143,4 @@ class LogBook:
 
     def delete(self, task_id: str) -> None:
         self._open.pop(task_id, None)
-        (self.folder / f"{task_id}.log").unlink(missing_ok=True)
+        self._path(task_id).unlink(missing_ok=True)
