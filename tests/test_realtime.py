@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
 import time
 from dataclasses import replace
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import LiveServer
+from tests.conftest import TOKEN, LiveServer
+from tests.reliability.rawws import RawClient
 from web.realtime import Hub
 from web.settings import Settings
 
@@ -97,23 +95,6 @@ def test_history_survives_a_restart(live_server: LiveServer) -> None:
         assert http.get("/tasks/status").json()["total"] == 3
 
 
-def raw_ws_that_never_reads(server: LiveServer) -> socket.socket:
-    """A WebSocket client that completes the handshake and then never reads a byte."""
-    sock = socket.create_connection(("127.0.0.1", server.port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            f"Sec-WebSocket-Version: 13\r\nAuthorization: {server.headers['Authorization']}\r\n\r\n"
-        ).encode()
-    )
-    response = sock.recv(1024)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return sock
-
-
 @pytest.fixture
 def small_backlog(settings: Settings) -> Settings:
     return replace(settings, ws_max_pending=20)
@@ -121,7 +102,8 @@ def small_backlog(settings: Settings) -> Settings:
 
 def test_a_client_that_never_reads_does_not_delay_others(small_backlog: Settings) -> None:
     server = LiveServer(small_backlog).start(send_buffer=16 * 1024)
-    stalled = raw_ws_that_never_reads(server)
+    # Handshake done, then never a byte read; a tiny receive buffer backs it up sooner.
+    stalled = RawClient(server.port, TOKEN, rcvbuf=4096).sock
     try:
         with server.client() as http, open_ws(server) as ws:
             next_message(ws)

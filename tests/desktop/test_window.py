@@ -30,6 +30,7 @@ from desktop_app.testhooks import ENV as HOOKS_ENV
 from tests.waiting import until
 from web.settings import HOME_ENV
 from web.store import Store
+from web.tasks.model import Task
 
 pytestmark = pytest.mark.window
 
@@ -141,6 +142,16 @@ def wait_for_paint(app: App) -> None:
     until(lambda: app.call("eval", js="window.__painted"), 5, "the window to paint")
 
 
+def only_saved_task(home: Path) -> Task:
+    """The one task in the data dir's database, read after the app has exited."""
+    store = Store.open(home / "tasks.db")
+    try:
+        [saved] = store.load_all()
+    finally:
+        store.close()
+    return saved
+
+
 def screenshot(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
@@ -174,11 +185,7 @@ def test_the_window_shows_live_tasks_and_closes_cleanly(app: App, home: Path) ->
     assert app.proc.wait(15) == 0
 
     assert not (home / "instance.json").exists()
-    store = Store.open(home / "tasks.db")
-    try:
-        [saved] = store.load_all()
-    finally:
-        store.close()
+    saved = only_saved_task(home)
     assert (saved.task_id, saved.name, saved.status) == (task["task_id"], name, "interrupted")
     log = (home / "logs" / "task-dashboard.log").read_text()
     assert "closing the window with 1 running task(s)" in log
@@ -215,9 +222,5 @@ def test_sigterm_shuts_the_window_down_cleanly(app: App, home: Path) -> None:
     app.proc.send_signal(signal.SIGTERM)
     assert app.proc.wait(15) == 0
     assert not (home / "instance.json").exists()
-    store = Store.open(home / "tasks.db")
-    try:
-        [saved] = store.load_all()
-    finally:
-        store.close()
+    saved = only_saved_task(home)
     assert (saved.task_id, saved.status) == (task["task_id"], "interrupted")
