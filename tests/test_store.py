@@ -46,6 +46,29 @@ def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None
     assert loaded[1] == original[1].with_progress(0.5)
 
 
+def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    with sqlite3.connect(db) as conn:  # a database as version 2 of the app left it
+        for script in MIGRATIONS[:2]:
+            conn.executescript(script)
+        conn.execute("PRAGMA user_version = 2")
+        conn.executemany(
+            "INSERT INTO tasks (task_id, name, kind, status, created_at, after, elapsed) "
+            "VALUES (?, 'n', 'timer', 'completed', 1.0, ?, 1.5)",
+            [("old1", "[]"), ("old2", '["old1"]'), ("old3", "[]")],
+        )
+        conn.execute("DELETE FROM tasks WHERE task_id = 'old3'")  # the newest, cleared
+    store = Store.open(db)
+    store.insert(task("new"))
+    store.close()
+    loaded = list(Store.open(db).load_all())
+    assert [t.task_id for t in loaded] == ["old1", "old2", "new"]
+    assert loaded[1].after == ("old1",) and loaded[1].elapsed == 1.5
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
     db.write_bytes(b"this is not a database" * 100)

@@ -90,7 +90,8 @@ class Task:
     retry_of: str | None = None
 
     def with_progress(self, progress: float) -> Task:
-        return dataclasses.replace(self, progress=min(1.0, max(0.0, progress)))
+        """`progress` is a fraction 0..1 (the engine clamps what kinds report)."""
+        return dataclasses.replace(self, progress=progress)
 
     @property
     def public(self) -> dict[str, Any]:
