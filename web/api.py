@@ -50,13 +50,10 @@ ON_TASK = {**COMMON, **INVALID, **NOT_FOUND, **CONFLICT}
 MAX_OFFSET = 2**53 - 1
 
 
-async def get_engine(request: Request) -> TaskEngine:
-    # async: FastAPI runs a plain `def` dependency in the threadpool, a hand-off per request
-    # that cost a tenth of the add path (bench/).
+def engine_of(request: Request) -> TaskEngine:
+    # A plain lookup, not a FastAPI dependency: solving one cost a tenth of the add path
+    # (bench/), and a `def` dependency would even hop to the threadpool.
     return request.app.state.engine
-
-
-Engine = Annotated[TaskEngine, Depends(get_engine)]
 
 
 def task_response(engine: TaskEngine, task: Task, status_code: int = 200) -> Response:
@@ -70,7 +67,8 @@ def task_response(engine: TaskEngine, task: Task, status_code: int = 200) -> Res
     response_model=TaskOut,
     responses={**COMMON, **INVALID, **REFUSED},
 )
-async def add_task(body: AddTask, engine: Engine) -> Response:
+async def add_task(body: AddTask, request: Request) -> Response:
+    engine = engine_of(request)
     spec = NewTask(
         kind=body.kind,
         params=body.params,
@@ -84,7 +82,8 @@ async def add_task(body: AddTask, engine: Engine) -> Response:
 
 
 @router.post("/tasks/cancel", response_model=TaskOut, responses=ON_TASK)
-async def cancel_task(body: CancelTask, engine: Engine) -> Response:
+async def cancel_task(body: CancelTask, request: Request) -> Response:
+    engine = engine_of(request)
     return task_response(engine, engine.cancel(body.task_id))
 
 
@@ -117,13 +116,14 @@ async def parse_statuses(
 
 @router.get("/tasks/status", response_model=TaskList, responses={**COMMON, **INVALID})
 async def list_tasks(
-    engine: Engine,
+    request: Request,
     statuses: Annotated[list[TaskStatus] | None, Depends(parse_statuses)],
     limit: Annotated[int, Query(ge=1, le=100_000, description="Page size.")] = 100,
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="Tasks to skip (newest first).")
     ] = 0,
 ) -> Response:
+    engine = engine_of(request)
     page, total = engine.page(statuses, limit, offset)
     tasks = ",".join(engine.render_list(page))
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
@@ -132,7 +132,8 @@ async def list_tasks(
 
 
 @router.delete("/tasks/finished", response_model=Removed, responses=COMMON)
-async def clear_finished(engine: Engine) -> Removed:
+async def clear_finished(request: Request) -> Removed:
+    engine = engine_of(request)
     ids = engine.clear_finished()
     return Removed(removed=len(ids), task_ids=ids)
 
@@ -140,10 +141,11 @@ async def clear_finished(engine: Engine) -> Removed:
 @router.get("/tasks/{task_id}/logs", response_model=LogChunkOut, responses={**COMMON, **NOT_FOUND})
 async def read_log(
     task_id: str,
-    engine: Engine,
+    request: Request,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Byte offset to read from.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1024 * 1024, description="Bytes at most.")] = 65536,
 ) -> LogChunkOut:
+    engine = engine_of(request)
     task = engine.get(task_id)
     chunk = engine.logs.read(task_id, offset, limit)
     return LogChunkOut(
@@ -157,22 +159,26 @@ async def read_log(
 
 
 @router.get("/kinds", response_model=list[KindOut], responses=COMMON)
-async def list_kinds(engine: Engine) -> list[dict]:
+async def list_kinds(request: Request) -> list[dict]:
+    engine = engine_of(request)
     return [k.public for k in engine.kinds]
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses={**COMMON, **NOT_FOUND})
-async def get_task(task_id: str, engine: Engine) -> Response:
+async def get_task(task_id: str, request: Request) -> Response:
+    engine = engine_of(request)
     return task_response(engine, engine.get(task_id))
 
 
 @router.post("/tasks/{task_id}/pause", response_model=TaskOut, responses=ON_TASK)
-async def pause_task(task_id: str, engine: Engine) -> Response:
+async def pause_task(task_id: str, request: Request) -> Response:
+    engine = engine_of(request)
     return task_response(engine, engine.pause(task_id))
 
 
 @router.post("/tasks/{task_id}/resume", response_model=TaskOut, responses=ON_TASK)
-async def resume_task(task_id: str, engine: Engine) -> Response:
+async def resume_task(task_id: str, request: Request) -> Response:
+    engine = engine_of(request)
     return task_response(engine, engine.resume(task_id))
 
 
@@ -182,22 +188,26 @@ async def resume_task(task_id: str, engine: Engine) -> Response:
     response_model=TaskOut,
     responses={**ON_TASK, **REFUSED},
 )
-async def retry_task(task_id: str, engine: Engine) -> Response:
+async def retry_task(task_id: str, request: Request) -> Response:
+    engine = engine_of(request)
     return task_response(engine, engine.retry(task_id), 201)
 
 
 @router.post("/tasks/{task_id}/priority", response_model=TaskOut, responses=ON_TASK)
-async def reprioritize_task(task_id: str, body: Reprioritize, engine: Engine) -> Response:
+async def reprioritize_task(task_id: str, body: Reprioritize, request: Request) -> Response:
+    engine = engine_of(request)
     return task_response(engine, engine.set_priority(task_id, body.priority, front=body.front))
 
 
 @router.get("/settings", response_model=QueueSettingsBody, responses=COMMON)
-async def get_settings(engine: Engine) -> dict:
+async def get_settings(request: Request) -> dict:
+    engine = engine_of(request)
     return engine.queue.public
 
 
 @router.put("/settings", response_model=QueueSettingsBody, responses={**COMMON, **INVALID})
-async def put_settings(body: QueueSettingsBody, engine: Engine) -> dict:
+async def put_settings(body: QueueSettingsBody, request: Request) -> dict:
+    engine = engine_of(request)
     given = body.model_dump(exclude_unset=True)
     changes: dict[str, object] = {}
     if "max_concurrent" in given:
@@ -208,12 +218,14 @@ async def put_settings(body: QueueSettingsBody, engine: Engine) -> dict:
 
 
 @router.post("/queue/pause", response_model=QueueSettingsBody, responses=COMMON)
-async def pause_queue(engine: Engine) -> dict:
+async def pause_queue(request: Request) -> dict:
+    engine = engine_of(request)
     return engine.configure(dataclasses.replace(engine.queue, paused=True)).public
 
 
 @router.post("/queue/resume", response_model=QueueSettingsBody, responses=COMMON)
-async def resume_queue(engine: Engine) -> dict:
+async def resume_queue(request: Request) -> dict:
+    engine = engine_of(request)
     return engine.configure(dataclasses.replace(engine.queue, paused=False)).public
 
 

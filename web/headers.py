@@ -23,8 +23,7 @@ DOCS_PATHS = frozenset({"/docs"})
 STATIC_PREFIX = "/static/"
 
 
-def headers_for(path: str) -> list[tuple[bytes, bytes]]:
-    policy = DOCS_POLICY if path in DOCS_PATHS else PAGE_POLICY
+def _headers(policy: str, *, cached: bool) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"content-security-policy", policy.encode()),
         (b"x-content-type-options", b"nosniff"),
@@ -33,9 +32,21 @@ def headers_for(path: str) -> list[tuple[bytes, bytes]]:
         (b"cross-origin-opener-policy", b"same-origin"),
         (b"cross-origin-resource-policy", b"same-origin"),
     ]
-    if not path.startswith(STATIC_PREFIX):
+    if not cached:
         headers.append((b"cache-control", b"no-store"))
     return headers
+
+
+# Built once: every response carries one of these (never modified, only copied from).
+_PAGE = _headers(PAGE_POLICY, cached=False)
+_DOCS = _headers(DOCS_POLICY, cached=False)
+_STATIC = _headers(PAGE_POLICY, cached=True)
+
+
+def headers_for(path: str) -> list[tuple[bytes, bytes]]:
+    if path.startswith(STATIC_PREFIX):
+        return _STATIC
+    return _DOCS if path in DOCS_PATHS else _PAGE
 
 
 class SecurityHeadersMiddleware:

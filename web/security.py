@@ -54,6 +54,12 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+def _query_token(query_string: bytes) -> str | None:
+    if b"token=" not in query_string:  # most requests: no need to parse
+        return None
+    return dict(parse_qsl(query_string.decode())).get("token")
+
+
 def _hostname(host_header: str) -> str:
     if host_header.startswith("["):  # [::1]:8000
         return host_header.split("]")[0] + "]"
@@ -89,7 +95,7 @@ class SecurityMiddleware:
             return
         if self.auth and scope["path"] not in OPEN_PATHS:
             expected: str = scope["app"].state.token
-            query_token = dict(parse_qsl(scope.get("query_string", b"").decode())).get("token")
+            query_token = _query_token(scope.get("query_string", b""))
             if query_token is not None and scope["type"] == "http" and scope["method"] == "GET":
                 await self._sign_in(scope, send, query_token, expected)
                 return
