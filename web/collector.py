@@ -14,8 +14,7 @@ from __future__ import annotations
 import functools
 import gc
 
-YOUNG_THRESHOLD = 20_000
-OLDER_THRESHOLDS = (50, 100)
+YOUNG_THRESHOLD = 20_000  # the older generations keep their defaults
 
 
 @functools.cache  # once per process: the settings are the process's, not an app's
@@ -23,4 +22,4 @@ def tune_for_serving() -> None:
     """Call once the app is built and started, in the process that serves it."""
     gc.collect()  # what start-up left as garbage is freed, not frozen
     gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+    gc.set_threshold(YOUNG_THRESHOLD)
