@@ -212,10 +212,10 @@ async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
     ids = [rig.engine.add(NewTask(duration=1 + i, name=f"n{i}")).task_id for i in range(5)]
     await rig.clock.advance(2.5)  # n0 and n1 complete
     page, total = rig.engine.page(None, limit=2, offset=1)
-    assert [t.task_id for t in page] == [ids[3], ids[2]]
+    assert [json.loads(t)["task_id"] for t in page] == [ids[3], ids[2]]
     assert total == 5
     page, total = rig.engine.page([S.COMPLETED], limit=10)
-    assert [t.task_id for t in page] == [ids[1], ids[0]]
+    assert [json.loads(t)["task_id"] for t in page] == [ids[1], ids[0]]
     assert total == 2
     assert rig.engine.counts() == {
         "scheduled": 0, "queued": 0, "running": 3, "paused": 0, "completed": 2,

@@ -171,10 +171,10 @@ class Hub:
         for sub in self._subscribers:
             sub.offer("settings", message)
 
-    def snapshot_message(self, task_jsons: list[str], settings: dict) -> str:
+    def snapshot_message(self, task_jsons: list[bytes], settings: dict) -> str:
         return (
             f'{{"type":"snapshot","seq":{self.seq},"settings":{json.dumps(settings)},'
-            f'"tasks":[{",".join(task_jsons)}]}}'
+            f'"tasks":[{b",".join(task_jsons).decode()}]}}'
         )
 
     def close_all(self) -> None:

@@ -20,7 +20,8 @@ router = APIRouter()
 
 
 def snapshot(hub: Hub, engine: TaskEngine) -> str:
-    return hub.snapshot_message(engine.render_list(engine.all_tasks()), engine.queue.public)
+    tasks, _ = engine.page()
+    return hub.snapshot_message(tasks, engine.queue.public)
 
 
 @router.websocket("/ws")
