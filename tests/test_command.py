@@ -261,6 +261,33 @@ def test_app_crash_leaves_no_process_and_restart_says_interrupted(tmp_path: Path
         live_server.stop()
 
 
+@pytest.mark.parametrize("how", ["stop", "close"])
+def test_supervisor_ends_the_tree_when_told_or_when_its_lifeline_closes(how: str) -> None:
+    """Without PR_SET_PDEATHSIG (macOS) or signals (Windows), the end of the supervisor's
+    stdin is how it learns that the app died; a line on it is how the app asks it to stop."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "web.tasks.supervisor", "1", "--shell", TREE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as supervisor:
+        assert supervisor.stdin is not None and supervisor.stdout is not None
+        pids: list[int] = []
+        while len(pids) < 4:  # TREE prints its four pids at once
+            line = supervisor.stdout.readline()
+            assert line, "the supervisor ended before the command printed its pids"
+            if line.startswith("pid "):
+                pids.append(int(line.split()[1]))
+        assert all(alive(p) for p in pids)
+        if how == "stop":
+            supervisor.stdin.write("stop\n")
+            supervisor.stdin.flush()
+        else:
+            supervisor.stdin.close()
+        assert supervisor.wait(10) == 128 + signal.SIGTERM
+    until(lambda: all_gone(pids), what="the process tree to be gone")
+
+
 def test_shell_mismatch_names_the_command_field(http: httpx.Client) -> None:
     for body in ({"command": "ls -l"}, {"command": ["ls"], "shell": True}):
         response = http.post("/tasks/add", json={"kind": "command", **body})

@@ -13,9 +13,11 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
 import sys
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -108,12 +110,12 @@ def make_command_kind(grace: float = 5.0) -> Kind:
                 *supervisor_argv(),
                 str(grace),
                 *target,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE,  # the supervisor's lifeline (see there)
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=params.cwd,
                 env={**os.environ, **params.env, "TASK_DASHBOARD_PARENT_PID": str(os.getpid())},
-                start_new_session=True,
+                **SEPARATE,
             )
         except FileNotFoundError:
             # The program itself is looked up by the supervisor, which reports it in the log.
@@ -166,16 +168,32 @@ def _take(lines: list[str], ctx: TaskContext, pattern: re.Pattern[str], tail: de
 
 
 async def _end(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """Ask the supervisor to end the command's group and wait for it to report. It only
-    has to send signals and reap, so it answers well within the grace; if it ever did not,
-    it is killed so the task can end (what it supervised may then outlive it)."""
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
+    """Ask the supervisor to end the command's tree and wait for it to report. It only
+    has to signal and reap, so it answers well within the grace; if it ever did not, it is
+    killed so the task can end (on POSIX what it supervised may then outlive it; on
+    Windows its job ends with it)."""
+    assert proc.stdin is not None
+    with contextlib.suppress(ConnectionError):  # it has already exited
+        proc.stdin.write(b"stop\n")
+        await proc.stdin.drain()
     try:
         async with asyncio.timeout(grace + 2):
             await proc.wait()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_supervisor(proc)
         await proc.wait()
+
+
+if sys.platform == "win32":  # pragma: no cover
+    # No console window for the supervisor in the windowed app; its job does the grouping.
+    SEPARATE: dict[str, Any] = {"creationflags": subprocess.CREATE_NO_WINDOW}
+
+    def _kill_supervisor(proc: asyncio.subprocess.Process) -> None:
+        proc.kill()
+else:
+    # A session of its own: the terminal's signals (Ctrl-C in `serve`) stay off it.
+    SEPARATE = {"start_new_session": True}
+
+    def _kill_supervisor(proc: asyncio.subprocess.Process) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)

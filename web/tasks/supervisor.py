@@ -3,16 +3,22 @@
     python -m web.tasks.supervisor GRACE -- ARGV...
     python -m web.tasks.supervisor GRACE --shell "COMMAND LINE"
 
-The engine starts this in a new session; the command runs in a process group of its own,
-which holds everything it starts (unless a process moves itself out). Then:
+Its stdin is the app's lifeline: a line on it (the app writes `stop` when the task is
+cancelled, times out or the app stops) or its end (the app is gone, however it died) ends
+the command and everything it started; so does SIGTERM where there are signals. When the
+command exits, whatever it left running in the background is ended too, and the
+supervisor exits with the command's code (128 + N after signal N).
 
-- SIGTERM (the task was cancelled, timed out or the app is stopping) ends the command's
-  group: SIGTERM to all, SIGKILL after GRACE seconds to whatever is left.
-- When the command exits, anything it left running in the background is ended the same
-  way, and the supervisor exits with the command's code (128 + N after signal N).
-- On Linux it asks the kernel for SIGTERM when the app dies (PR_SET_PDEATHSIG), even by
-  SIGKILL, and adopts orphaned grandchildren (PR_SET_CHILD_SUBREAPER) so it can reap them:
-  a crash of the app leaves no process behind either.
+POSIX: the engine starts this in a new session; the command runs in a process group of its
+own, which holds everything it starts (unless a process moves itself out). Ending it:
+SIGTERM to the group, SIGKILL after GRACE seconds to whatever is left. On Linux the kernel
+also sends SIGTERM when the app dies (PR_SET_PDEATHSIG), and the supervisor adopts orphaned
+grandchildren (PR_SET_CHILD_SUBREAPER) so it can reap them.
+
+Windows: the supervisor first puts itself in a kill-on-close job object (web/tasks/winjob.py),
+so the command and all it starts are in the job from birth. Ending it: CTRL_BREAK to the
+command's process group, then, after GRACE seconds, the supervisor exits, and its exit closes
+the job, which terminates every process still in it. (Not tested on Windows yet.)
 """
 
 from __future__ import annotations
@@ -23,16 +29,41 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 
 from web.frozen import outside_environment
 
+WINDOWS = sys.platform == "win32"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+STOPPED = 128 + 15  # the exit code after a stop, as after SIGTERM
 
 
 class Stop(Exception):
     pass
+
+
+def watch_lifeline(stop: Callable[[], None], fd: int = 0) -> threading.Thread:
+    """Call `stop` when the app writes to our stdin (it writes `stop`) or closes it.
+
+    Raw reads on the descriptor: a daemon thread blocked inside sys.stdin's buffered
+    reader holds its lock, and interpreter shutdown then aborts on it."""
+
+    def watch() -> None:
+        try:
+            os.read(fd, 64)  # returns on the first bytes, or b"" at the end
+        except OSError:
+            return  # no lifeline at all (stdin closed by whoever started us): run on
+        stop()
+
+    thread = threading.Thread(target=watch, name="lifeline", daemon=True)
+    thread.start()
+    return thread
+
+
+# -- POSIX ---------------------------------------------------------------------------------
 
 
 def _linux_guards(parent: int) -> None:
@@ -77,38 +108,84 @@ def end_group(group: int, grace: float) -> None:
     _reap()
 
 
-def main(argv: list[str]) -> int:
+def _supervise_posix(command: list[str] | str, grace: float, parent: int) -> int:
     if os.getpgrp() != os.getpid():
         # Started by hand: keep the caller's terminal signals off the command.
         os.setsid()
-    grace = float(argv[0])
-    command: list[str] | str = argv[2] if argv[1] == "--shell" else argv[2:]
-    parent = int(os.environ.pop("TASK_DASHBOARD_PARENT_PID", os.getppid()))
 
     def stop(_signum: int, _frame: object) -> None:
         raise Stop
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
+    # The lifeline turns into the same SIGTERM, which interrupts the wait below.
+    watch_lifeline(lambda: os.kill(os.getpid(), signal.SIGTERM))
     child: subprocess.Popen[bytes] | None = None
     try:
         _linux_guards(parent)
         try:
             # A process group of its own, for the command and all it starts.
-            shell = isinstance(command, str)
             child = subprocess.Popen(
-                command, shell=shell, env=outside_environment(), process_group=0
+                command,
+                shell=isinstance(command, str),
+                stdin=subprocess.DEVNULL,
+                env=outside_environment(),
+                process_group=0,
             )
         except OSError as exc:
             print(f"task-dashboard: cannot start {command!r}: {exc.strerror}", file=sys.stderr)
             return 127
         code = child.wait()
+        end_group(child.pid, grace)  # what it left running in the background goes too
     except Stop:
         if child is not None:
             end_group(child.pid, grace)
-        return 128 + signal.SIGTERM
-    end_group(child.pid, grace)  # what it left running in the background goes too
+        return STOPPED
     return 128 - code if code < 0 else code
+
+
+# -- Windows -------------------------------------------------------------------------------
+
+
+def _supervise_windows(command: list[str] | str, grace: float) -> int:  # pragma: no cover
+    from web.tasks import winjob
+
+    try:
+        winjob.join_new_job(winjob.kernel32())
+    except OSError as exc:
+        # E.g. an app started in a job that forbids nesting (before Windows 8).
+        print(f"task-dashboard: processes the command starts may outlive it: {exc}")
+    try:
+        child = subprocess.Popen(
+            command,
+            shell=isinstance(command, str),
+            stdin=subprocess.DEVNULL,
+            env=outside_environment(),
+            creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
+        )
+    except OSError as exc:
+        print(f"task-dashboard: cannot start {command!r}: {exc.strerror}", file=sys.stderr)
+        return 127
+
+    def stop() -> None:
+        with contextlib.suppress(OSError):
+            os.kill(child.pid, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(grace)
+        sys.stdout.flush()
+        os._exit(STOPPED)  # the job's last handle closes: what is left is terminated
+
+    watch_lifeline(stop)
+    return child.wait()  # exiting closes the job: background leftovers end too
+
+
+def main(argv: list[str]) -> int:
+    grace = float(argv[0])
+    command: list[str] | str = argv[2] if argv[1] == "--shell" else argv[2:]
+    parent = int(os.environ.pop("TASK_DASHBOARD_PARENT_PID", os.getppid()))
+    if WINDOWS:  # pragma: no cover
+        return _supervise_windows(command, grace)
+    return _supervise_posix(command, grace, parent)
 
 
 if __name__ == "__main__":
