@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from web.frozen import outside_environment
 
@@ -39,6 +40,7 @@ WINDOWS = sys.platform == "win32"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 STOPPED = 128 + 15  # the exit code after a stop, as after SIGTERM
+CANNOT_START = 127  # as a shell says "command not found"
 
 
 class Stop(Exception):
@@ -61,6 +63,21 @@ def watch_lifeline(stop: Callable[[], None], fd: int = 0) -> threading.Thread:
     thread = threading.Thread(target=watch, name="lifeline", daemon=True)
     thread.start()
     return thread
+
+
+def _start(command: list[str] | str, **own_group: Any) -> subprocess.Popen[bytes] | None:
+    """Start the command; None after telling the task's log why it could not."""
+    try:
+        return subprocess.Popen(
+            command,
+            shell=isinstance(command, str),
+            stdin=subprocess.DEVNULL,  # not our stdin: that is the app's lifeline
+            env=outside_environment(),
+            **own_group,
+        )
+    except OSError as exc:
+        print(f"task-dashboard: cannot start {command!r}: {exc.strerror}", file=sys.stderr)
+        return None
 
 
 # -- POSIX ---------------------------------------------------------------------------------
@@ -123,18 +140,10 @@ def _supervise_posix(command: list[str] | str, grace: float, parent: int) -> int
     child: subprocess.Popen[bytes] | None = None
     try:
         _linux_guards(parent)
-        try:
-            # A process group of its own, for the command and all it starts.
-            child = subprocess.Popen(
-                command,
-                shell=isinstance(command, str),
-                stdin=subprocess.DEVNULL,
-                env=outside_environment(),
-                process_group=0,
-            )
-        except OSError as exc:
-            print(f"task-dashboard: cannot start {command!r}: {exc.strerror}", file=sys.stderr)
-            return 127
+        # A process group of its own, for the command and all it starts.
+        child = _start(command, process_group=0)
+        if child is None:
+            return CANNOT_START
         code = child.wait()
         end_group(child.pid, grace)  # what it left running in the background goes too
     except Stop:
@@ -155,17 +164,10 @@ def _supervise_windows(command: list[str] | str, grace: float) -> int:  # pragma
     except OSError as exc:
         # E.g. an app started in a job that forbids nesting (before Windows 8).
         print(f"task-dashboard: processes the command starts may outlive it: {exc}")
-    try:
-        child = subprocess.Popen(
-            command,
-            shell=isinstance(command, str),
-            stdin=subprocess.DEVNULL,
-            env=outside_environment(),
-            creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,
-        )
-    except OSError as exc:
-        print(f"task-dashboard: cannot start {command!r}: {exc.strerror}", file=sys.stderr)
-        return 127
+    # A process group of its own, so that CTRL_BREAK reaches the command and not us.
+    child = _start(command, creationflags=subprocess.CREATE_NEW_PROCESS_GROUP)
+    if child is None:
+        return CANNOT_START
 
     def stop() -> None:
         with contextlib.suppress(OSError):
