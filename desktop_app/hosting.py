@@ -20,7 +20,6 @@ from desktop_app.discovery import EngineLock, Instance
 from desktop_app.server import ServerStartError, ServerThread, bind_socket
 from web import __version__
 from web.app import create_app
-from web.collector import tune_for_serving
 from web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,6 @@ def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[H
         settings = replace(settings, port=sock.getsockname()[1])
         server = ServerThread(create_app(settings), sock)
         server.start(start_timeout)
-        tune_for_serving()
         instance = Instance(
             url=server.url,
             port=server.port,

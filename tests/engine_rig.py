@@ -23,6 +23,13 @@ async def boom(params: TimerParams, ctx: TaskContext) -> None:
     raise RuntimeError("disk on fire")
 
 
+@kind("garbled", params=TimerParams)
+async def garbled(params: TimerParams, ctx: TaskContext) -> None:
+    """Fails with a message that UTF-8 cannot carry (half a surrogate pair)."""
+    await ctx.clock.sleep(params.duration)
+    raise RuntimeError("bad \udcff byte")
+
+
 @dataclass
 class Rig:
     """An engine on a real database file, its hub, its clock, and a way to restart it."""
@@ -59,7 +66,7 @@ async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None)
         hub,
         logs,
         clock=clock,
-        kinds={k.name: k for k in (timer, boom)},
+        kinds={k.name: k for k in (timer, boom, garbled)},
         new_id=lambda: f"t{next(_ids)}",
         max_concurrent=max_concurrent,
     )

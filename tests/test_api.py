@@ -122,6 +122,23 @@ def test_bad_add_bodies_say_which_field_and_why(
     assert client.get("/tasks/status").json()["total"] == 0, "nothing may be half-written"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"duration": 5, "name": "half a pair \\ud800"}',
+        b'{"kind": "command", "command": ["true"], "env": {"X": "\\udfff"}}',
+        b'{"kind": "command", "command": ["echo", {"\\ud83d": 1}]}',
+    ],
+)
+def test_unpaired_surrogates_are_refused_anywhere_in_the_body(
+    client: TestClient, raw: bytes
+) -> None:
+    response = client.post("/tasks/add", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "valid Unicode" in response.text
+    assert client.get("/tasks/status").json()["total"] == 0, "nothing may be half-written"
+
+
 def test_non_finite_and_malformed_json(client: TestClient) -> None:
     headers = {"content-type": "application/json"}
     for raw in (b'{"duration": NaN}', b'{"duration": Infinity}', b'{"duration": 5'):

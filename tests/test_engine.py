@@ -86,10 +86,22 @@ async def test_failing_kind_records_the_error(rig: Rig) -> None:
     assert failed.error == "disk on fire"
 
 
+async def test_an_error_message_utf8_cannot_carry_is_mended(rig: Rig) -> None:
+    """A kind may raise with any text; the task still fails cleanly, lists and survives a
+    restart (half a surrogate pair once broke every later start)."""
+    task = rig.engine.add(NewTask(duration=1, kind="garbled"))
+    await rig.clock.advance(1.5)
+    assert rig.engine.get(task.task_id).error == "bad ? byte"
+    [listed], _ = rig.engine.page()
+    assert json.loads(listed)["error"] == "bad ? byte"
+    again = await rig.restart()
+    assert again.engine.get(task.task_id).status is S.FAILED
+
+
 async def test_unknown_task_and_kind(rig: Rig) -> None:
     with pytest.raises(TaskNotFound):
         rig.engine.cancel("nope")
-    with pytest.raises(InvalidTask, match="known kinds: boom, timer"):
+    with pytest.raises(InvalidTask, match="known kinds: boom, garbled, timer"):
         rig.engine.add(NewTask(duration=1, kind="nope"))
 
 

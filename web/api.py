@@ -58,7 +58,9 @@ def engine_of(request: Request) -> TaskEngine:
 
 def task_response(engine: TaskEngine, task: Task, status_code: int = 200) -> Response:
     # The task's JSON is cached per version; skipping re-validation keeps big lists cheap.
-    return Response(engine.render(task), status_code=status_code, media_type="application/json")
+    return Response(
+        engine.render(task.task_id), status_code=status_code, media_type="application/json"
+    )
 
 
 @router.post(

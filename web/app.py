@@ -16,6 +16,7 @@ from starlette.routing import Match
 
 from web import __version__, api, pages, ws
 from web.clock import Clock, SystemClock
+from web.collector import tune_for_serving
 from web.headers import SecurityHeadersMiddleware
 from web.realtime import Hub
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
@@ -77,6 +78,7 @@ def create_app(
             store.close()
             _startup_failed(app, exc)
             raise
+        tune_for_serving()  # the history is loaded: it goes out of the collector's way too
         try:
             yield
         finally:

@@ -57,6 +57,28 @@ def _document_kind_parameters(schema: dict[str, Any]) -> None:
     }
 
 
+def _unpaired_surrogate(body: object) -> bool:
+    """JSON can spell half of a UTF-16 pair (\\ud800) on its own; such text cannot be stored
+    or sent as UTF-8, so it is refused at the door rather than failing deep inside. (A
+    whole pair decodes to one character, which is fine.) A work list, not recursion: the
+    body may nest as deep as the JSON parser allowed."""
+    work = [body]
+    while work:
+        value = work.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(value, dict):
+            work.extend(value)
+            work.extend(value.values())
+        elif isinstance(value, list):
+            work.extend(value)
+    return False
+
+
 class AddTask(BaseModel):
     """The fields every task has, plus the parameters of its kind (`duration` for the
     timer; see GET /kinds for the others), which the kind validates."""
@@ -108,6 +130,15 @@ class AddTask(BaseModel):
         if any(ord(c) < 32 for c in value):
             raise ValueError("name must not contain control characters (newlines, tabs, ...)")
         return value.strip()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: object) -> object:
+        if _unpaired_surrogate(data):
+            raise ValueError(
+                "text must be valid Unicode: a \\ud800-\\udfff escape appears without its pair"
+            )
+        return data
 
     @model_validator(mode="after")
     def _one_start_time(self) -> AddTask:

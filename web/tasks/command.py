@@ -186,7 +186,8 @@ async def _end(proc: asyncio.subprocess.Process, grace: float) -> None:
 
 
 if sys.platform == "win32":  # pragma: no cover
-    # No console window for the supervisor in the windowed app; its job does the grouping.
+    # No console window for the supervisor when it is a console program (python.exe);
+    # grouping is its job object's work (web/tasks/winjob.py).
     SEPARATE: dict[str, Any] = {"creationflags": subprocess.CREATE_NO_WINDOW}
 
     def _kill_supervisor(proc: asyncio.subprocess.Process) -> None:

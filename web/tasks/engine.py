@@ -350,11 +350,11 @@ class TaskEngine:
         except KeyError:
             raise TaskNotFound(task_id) from None
 
-    def render(self, task: Task) -> bytes:
+    def render(self, task_id: str) -> bytes:
         """The JSON of a task's current version, with its place in line if it is queued."""
-        if task.status is not S.QUEUED:
-            return self._json[task.task_id]
-        return task.to_json(queue_position=self._line.position(task.task_id))
+        if task_id not in self._line:
+            return self._json[task_id]
+        return self._tasks[task_id].to_json(queue_position=self._line.position(task_id))
 
     def page(
         self,
@@ -364,14 +364,18 @@ class TaskEngine:
     ) -> tuple[list[bytes], int]:
         """Newest first: the JSON of each task on the page, and how many match in all."""
         end = None if limit is None else offset + limit
-        if not statuses and not self._line:
-            # The usual case, kept to one pass over the stored JSON with no lookups.
+        if statuses:
+            wanted = frozenset(statuses)
+            matching = [i for i, t in reversed(self._tasks.items()) if t.status in wanted]
+            ids, total = matching[offset:end], len(matching)
+        elif not self._line:
+            # The usual case: one pass over the stored JSON, not a Task object visited.
             return list(itertools.islice(reversed(self._json.values()), offset, end)), len(
                 self._json
             )
-        wanted = frozenset(statuses or S)
-        ids = [i for i, t in reversed(self._tasks.items()) if t.status in wanted]
-        return [self.render(self._tasks[i]) for i in ids[offset:end]], len(ids)
+        else:
+            ids, total = list(itertools.islice(reversed(self._json), offset, end)), len(self._json)
+        return [self.render(i) for i in ids], total
 
     def counts(self) -> dict[str, int]:
         return {s.value: self._counts[s] for s in S}
@@ -384,6 +388,7 @@ class TaskEngine:
 
     def _remember(self, task: Task) -> None:
         task_id = task.task_id
+        rendered = task.to_json()  # first: should it ever fail, nothing has changed yet
         old = self._tasks.get(task_id)
         if old is None:
             self._order[task_id] = next(self._submitted)
@@ -394,7 +399,7 @@ class TaskEngine:
         else:
             self._counts[old.status] -= 1
         self._tasks[task_id] = task
-        self._json[task_id] = task.to_json()
+        self._json[task_id] = rendered
         self._counts[task.status] += 1
         # The waiting line follows the status: nothing else puts tasks in or takes them out.
         if task.status is S.QUEUED:
@@ -404,7 +409,7 @@ class TaskEngine:
 
     def _publish(self, task: Task) -> None:
         self._remember(task)
-        self._hub.publish(task.task_id, self.render(task).decode())
+        self._hub.publish(task.task_id, self.render(task.task_id).decode())
         if task.status.is_final:
             self._release_if_ready(*self._dependents.pop(task.task_id, ()))
 
@@ -543,7 +548,9 @@ class TaskEngine:
             raise  # cancel(), pause() or stop() has already recorded what happened
         except Exception as exc:
             log.exception("task %s failed", task.task_id)
-            self._finish(task.task_id, S.FAILED, error=str(exc) or type(exc).__name__)
+            # A kind's message may hold anything, even text UTF-8 cannot carry.
+            error = (str(exc) or type(exc).__name__).encode("utf-8", "replace").decode()
+            self._finish(task.task_id, S.FAILED, error=error)
         else:
             self._finish(task.task_id, S.COMPLETED, progress=1.0)
         finally:

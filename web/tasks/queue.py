@@ -20,6 +20,9 @@ class WaitingLine:
     def __len__(self) -> int:
         return len(self._members)
 
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._members
+
     def put(self, task_id: str, priority: int, order: int) -> None:
         """Add, or re-place after a priority change."""
         key = (-priority, order, task_id)

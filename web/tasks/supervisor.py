@@ -16,9 +16,10 @@ also sends SIGTERM when the app dies (PR_SET_PDEATHSIG), and the supervisor adop
 grandchildren (PR_SET_CHILD_SUBREAPER) so it can reap them.
 
 Windows: the supervisor first puts itself in a kill-on-close job object (web/tasks/winjob.py),
-so the command and all it starts are in the job from birth. Ending it: CTRL_BREAK to the
-command's process group, then, after GRACE seconds, the supervisor exits, and its exit closes
-the job, which terminates every process still in it. (Not tested on Windows yet.)
+so the command and all it starts are in the job from birth. Ending it: the supervisor exits,
+which closes the job, which terminates every process still in it, at once: a windowed app
+has no console to send CTRL_BREAK through, so there is no gentler first step and GRACE is
+not used. (Not run on Windows yet.)
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def watch_lifeline(stop: Callable[[], None], fd: int = 0) -> threading.Thread:
         try:
             os.read(fd, 64)  # returns on the first bytes, or b"" at the end
         except OSError:
-            return  # no lifeline at all (stdin closed by whoever started us): run on
+            return  # no stdin at all (closed by whoever started us): no lifeline to watch
         stop()
 
     thread = threading.Thread(target=watch, name="lifeline", daemon=True)
@@ -130,13 +131,22 @@ def _supervise_posix(command: list[str] | str, grace: float, parent: int) -> int
         # Started by hand: keep the caller's terminal signals off the command.
         os.setsid()
 
+    stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
     def stop(_signum: int, _frame: object) -> None:
+        # Once: after a crash of the app both the lifeline and PR_SET_PDEATHSIG say so,
+        # and a second Stop must not interrupt the ending of the group.
+        for sig in stop_signals:
+            signal.signal(sig, signal.SIG_IGN)
         raise Stop
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in stop_signals:
         signal.signal(sig, stop)
-    # The lifeline turns into the same SIGTERM, which interrupts the wait below.
-    watch_lifeline(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    # The lifeline turns into the same SIGTERM, sent to the main thread, whose wait below
+    # it interrupts.
+    main = threading.main_thread().ident
+    assert main is not None
+    watch_lifeline(lambda: signal.pthread_kill(main, signal.SIGTERM))
     child: subprocess.Popen[bytes] | None = None
     try:
         _linux_guards(parent)
@@ -156,7 +166,7 @@ def _supervise_posix(command: list[str] | str, grace: float, parent: int) -> int
 # -- Windows -------------------------------------------------------------------------------
 
 
-def _supervise_windows(command: list[str] | str, grace: float) -> int:  # pragma: no cover
+def _supervise_windows(command: list[str] | str) -> int:  # pragma: no cover
     from web.tasks import winjob
 
     try:
@@ -164,21 +174,13 @@ def _supervise_windows(command: list[str] | str, grace: float) -> int:  # pragma
     except OSError as exc:
         # E.g. an app started in a job that forbids nesting (before Windows 8).
         print(f"task-dashboard: processes the command starts may outlive it: {exc}")
-    # A process group of its own, so that CTRL_BREAK reaches the command and not us.
-    child = _start(command, creationflags=subprocess.CREATE_NEW_PROCESS_GROUP)
+    # No console window for a console program started from the windowed app.
+    child = _start(command, creationflags=subprocess.CREATE_NO_WINDOW)
     if child is None:
         return CANNOT_START
-
-    def stop() -> None:
-        with contextlib.suppress(OSError):
-            os.kill(child.pid, signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(grace)
-        sys.stdout.flush()
-        os._exit(STOPPED)  # the job's last handle closes: what is left is terminated
-
-    watch_lifeline(stop)
-    return child.wait()  # exiting closes the job: background leftovers end too
+    # Exiting closes the job's last handle, which terminates every process still in it.
+    watch_lifeline(lambda: os._exit(STOPPED))
+    return child.wait()  # background leftovers end with the job too
 
 
 def main(argv: list[str]) -> int:
@@ -186,7 +188,7 @@ def main(argv: list[str]) -> int:
     command: list[str] | str = argv[2] if argv[1] == "--shell" else argv[2:]
     parent = int(os.environ.pop("TASK_DASHBOARD_PARENT_PID", os.getppid()))
     if WINDOWS:  # pragma: no cover
-        return _supervise_windows(command, grace)
+        return _supervise_windows(command)
     return _supervise_posix(command, grace, parent)
 
 
