@@ -1,6 +1,7 @@
 """Command tasks and user kinds in a real Chromium: the form built from a kind's schema, the
-server's 422 at the field, the live log panel (ANSI stripped, hostile text inert, bounded),
-and the indeterminate bar of a command that has not reported a percentage."""
+server's 422 at the field, the live log panel (colours as classes, other escapes dropped,
+hostile text inert, bounded), and the indeterminate bar of a command that has not reported
+a percentage."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ SCRIPT = f"""
 import os, sys, time
 print("\\033[1;31mred alert\\033[0m and \\033]0;title\\007plain", flush=True)
 print({HOSTILE!r}, flush=True)
+print("\\033[92moverwritten\\rgreen, then rewritten\\033[39m", flush=True)
 for i in range(3):
     print(f"tick {{i}}", flush=True)
     time.sleep(0.2)
@@ -95,6 +97,11 @@ def test_command_from_the_form_streams_its_log_live(
     text = log.inner_text()
     assert "red alert and plain" in text
     assert "[31m" not in text and "\x1b" not in text and "title" not in text
+    # Colours as classes (the CSP allows no inline style); the rest of the line is plain.
+    expect(log.locator("span.text-red-400.font-bold")).to_have_text("red alert")
+    expect(log.locator("span", has_text="plain")).to_have_count(0)
+    expect(log.locator("span.text-green-300")).to_have_text("green, then rewritten")
+    assert "overwritten" not in text
     assert HOSTILE in text  # as text: no element, no script
     expect(panel.locator("img")).to_have_count(0)
     assert page.evaluate("window.__pwned") is None

@@ -1,23 +1,29 @@
-// A task's output as text in a <pre>: ANSI escape codes and other control characters
-// removed, carriage returns rewriting their line (progress bars), the log's "dropped" marker
-// set apart, and at most MAX_LINES lines in the DOM however long the task talks.
+// A task's output in a <pre>: terminal colours shown (ansi.js: as classes, everything else
+// escaped or dropped), carriage returns rewriting their line (progress bars), the log's
+// "dropped" marker set apart, and at most MAX_LINES lines in the DOM however long the task
+// talks.
+
+import { AnsiState, stripAnsi } from "./ansi.js";
 
 const MAX_LINES = 5000;
 const SLACK = 500; // trim in batches, not on every line
-// CSI (colours, cursor moves), OSC (titles, links) and the two-character escapes.
-const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]/g;
-const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
 const MARKER = /^\[task-dashboard: \d+ earlier bytes dropped\]$/;
 const MARK = "block rounded bg-amber-400/10 px-1.5 text-amber-300 italic";
 
-export function stripAnsi(text) {
-  return text.replace(ANSI, "").replace(CONTROL, "");
+/** Drop trailing carriage returns (a trailing one waits for what follows). */
+function trimmed(raw) {
+  return raw.replace(/\r+$/, "");
 }
 
-/** What a line with carriage returns shows: the text after the last one (a trailing one waits). */
+/** What a line with carriage returns shows: the text after the last one. */
 function visible(raw) {
-  const body = raw.replace(/\r+$/, "");
+  const body = trimmed(raw);
   return body.slice(body.lastIndexOf("\r") + 1);
+}
+
+/** A line's plain text, from its [text, classes] runs. */
+function plain(runs) {
+  return runs.map(([text]) => text).join("");
 }
 
 export class LogView {
@@ -27,8 +33,9 @@ export class LogView {
   }
 
   clear() {
-    this.lines = [];
-    this.partial = ""; // the unfinished last line, as received (may hold \r)
+    this.lines = []; // finished lines, as [text, classes] runs
+    this.colours = new AnsiState(); // in force at the end of the last finished line
+    this.partial = ""; // the unfinished last line, as received (may hold \r and codes)
     this.hidden = 0; // lines trimmed from the top
     this.pending = [];
     this.pre.replaceChildren();
@@ -42,21 +49,30 @@ export class LogView {
 
   /** The kept text, as shown. */
   get text() {
-    return this.lines.join("\n") + (this.lines.length ? "\n" : "") + visible(this.partial);
+    const lines = this.lines.map(plain);
+    return lines.join("\n") + (lines.length ? "\n" : "") + stripAnsi(visible(this.partial));
   }
 
   /** Take more output; the DOM changes at the next paint(). */
   write(text) {
-    const parts = stripAnsi(text.replaceAll("\r\n", "\n")).split("\n");
+    const parts = text.replaceAll("\r\n", "\n").split("\n");
     parts[0] = this.partial + parts[0];
     this.partial = parts.pop();
-    // Only the last rewrite of the unfinished line matters (a progress bar redraws it often).
-    const rewrite = this.partial.lastIndexOf("\r", this.partial.length - 2);
-    if (rewrite > 0) this.partial = this.partial.slice(rewrite);
     for (const raw of parts) {
-      const line = visible(raw);
+      const body = trimmed(raw);
+      const rewrite = body.lastIndexOf("\r");
+      // What a carriage return overwrote is not shown, but its colour codes still count.
+      this.colours.absorb(body.slice(0, rewrite + 1));
+      const line = this.colours.runs(body.slice(rewrite + 1));
       this.lines.push(line);
       this.pending.push(line);
+    }
+    // Only the last rewrite of the unfinished line matters (a progress bar redraws it
+    // often): keep that, and the colour codes of what it overwrote.
+    const rewrite = this.partial.lastIndexOf("\r", this.partial.length - 2);
+    if (rewrite > 0) {
+      this.colours.absorb(this.partial.slice(0, rewrite));
+      this.partial = this.partial.slice(rewrite);
     }
   }
 
@@ -72,7 +88,7 @@ export class LogView {
       this.pre.insertBefore(this.#fragment(this.pending), this.tail);
       this.pending = [];
     }
-    const last = visible(this.partial);
+    const last = stripAnsi(visible(this.partial)); // in colour once the line is finished
     if (this.tail.data !== last) {
       this.tail.data = last;
       changed = true;
@@ -91,7 +107,7 @@ export class LogView {
     this.pre.append(this.#fragment(this.lines), this.tail);
   }
 
-  /** Lines as text nodes, runs of ordinary lines joined into one node. */
+  /** Lines as DOM nodes: runs of uncoloured lines joined into one text node. */
   #fragment(lines) {
     const fragment = document.createDocumentFragment();
     let run = [];
@@ -100,14 +116,28 @@ export class LogView {
       run = [];
     };
     for (const line of lines) {
-      if (MARKER.test(line)) {
+      const text = plain(line);
+      if (MARKER.test(text)) {
         flush();
         const mark = document.createElement("span");
         mark.className = MARK;
-        mark.textContent = line.slice(1, -1).replace("task-dashboard: ", "");
+        mark.textContent = text.slice(1, -1).replace("task-dashboard: ", "");
         fragment.append(mark);
+      } else if (line.every(([, classes]) => !classes)) {
+        run.push(text);
       } else {
-        run.push(line);
+        flush();
+        for (const [part, classes] of line) {
+          if (!classes) {
+            fragment.append(document.createTextNode(part));
+            continue;
+          }
+          const span = document.createElement("span");
+          span.className = classes;
+          span.textContent = part;
+          fragment.append(span);
+        }
+        fragment.append(document.createTextNode("\n"));
       }
     }
     flush();
