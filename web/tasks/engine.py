@@ -367,15 +367,12 @@ class TaskEngine:
         if statuses:
             wanted = frozenset(statuses)
             matching = [i for i, t in reversed(self._tasks.items()) if t.status in wanted]
-            ids, total = matching[offset:end], len(matching)
-        elif not self._line:
+            return [self.render(i) for i in matching[offset:end]], len(matching)
+        newest_first = itertools.islice(reversed(self._json.items()), offset, end)
+        if not self._line:
             # The usual case: one pass over the stored JSON, not a Task object visited.
-            return list(itertools.islice(reversed(self._json.values()), offset, end)), len(
-                self._json
-            )
-        else:
-            ids, total = list(itertools.islice(reversed(self._json), offset, end)), len(self._json)
-        return [self.render(i) for i in ids], total
+            return [text for _, text in newest_first], len(self._json)
+        return [self.render(i) for i, _ in newest_first], len(self._json)
 
     def counts(self) -> dict[str, int]:
         return {s.value: self._counts[s] for s in S}
