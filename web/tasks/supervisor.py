@@ -42,6 +42,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 STOPPED = 128 + 15  # the exit code after a stop, as after SIGTERM
 CANNOT_START = 127  # as a shell says "command not found"
+# What a terminal or the app sends to end us (POSIX; Windows has no SIGHUP).
+STOP_SIGNALS = () if WINDOWS else (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Stop(Exception):
@@ -113,7 +115,7 @@ def _group_alive(group: int) -> bool:
 def end_group(group: int, grace: float) -> None:
     """SIGTERM the command's process group, wait up to `grace` s for it to go, then SIGKILL
     what is left. The supervisor is not in that group, so it outlives it to report."""
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGTERM)
@@ -131,16 +133,14 @@ def _supervise_posix(command: list[str] | str, grace: float, parent: int) -> int
         # Started by hand: keep the caller's terminal signals off the command.
         os.setsid()
 
-    stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
     def stop(_signum: int, _frame: object) -> None:
         # Once: after a crash of the app both the lifeline and PR_SET_PDEATHSIG say so,
         # and a second Stop must not interrupt the ending of the group.
-        for sig in stop_signals:
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         raise Stop
 
-    for sig in stop_signals:
+    for sig in STOP_SIGNALS:
         signal.signal(sig, stop)
     # The lifeline turns into the same SIGTERM, sent to the main thread, whose wait below
     # it interrupts.
