@@ -71,7 +71,7 @@ def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[H
     try:
         sock = bind_socket(settings.host, settings.port)
         settings = replace(settings, port=sock.getsockname()[1])
-        server = ServerThread(create_app(settings), sock)
+        server = ServerThread(create_app(settings, tune_gc=True), sock)
         server.start(start_timeout)
         instance = Instance(
             url=server.url,

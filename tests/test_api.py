@@ -123,20 +123,27 @@ def test_bad_add_bodies_say_which_field_and_why(
 
 
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "where"),
     [
-        b'{"duration": 5, "name": "half a pair \\ud800"}',
-        b'{"kind": "command", "command": ["true"], "env": {"X": "\\udfff"}}',
-        b'{"kind": "command", "command": ["echo", {"\\ud83d": 1}]}',
+        (b'{"duration": 5, "name": "half a pair \\ud800"}', "name"),
+        (b'{"kind": "command", "command": ["true"], "env": {"X": "\\udfff"}}', "env.X"),
+        (b'{"kind": "command", "command": ["echo", {"\\ud83d": 1}]}', "a key in command[1]"),
     ],
 )
 def test_unpaired_surrogates_are_refused_anywhere_in_the_body(
-    client: TestClient, raw: bytes
+    client: TestClient, raw: bytes, where: str
 ) -> None:
     response = client.post("/tasks/add", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
-    assert "valid Unicode" in response.text
+    assert f"{where} must be valid Unicode" in response.text
     assert client.get("/tasks/status").json()["total"] == 0, "nothing may be half-written"
+
+
+def test_a_whole_surrogate_pair_is_just_a_character(client: TestClient) -> None:
+    raw = b'{"duration": 5, "name": "rocket \\ud83d\\ude80"}'
+    response = client.post("/tasks/add", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "rocket \U0001f680"
 
 
 def test_non_finite_and_malformed_json(client: TestClient) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from tests.engine_rig import Rig
-from web.clock import settle
+from tests.engine_rig import Rig, build
+from web.clock import ManualClock, settle
 from web.store import StoreError
 from web.tasks.engine import InvalidTask, NewTask, TaskNotFound
 from web.tasks.model import IllegalTransition, TaskStatus
@@ -96,6 +97,27 @@ async def test_an_error_message_utf8_cannot_carry_is_mended(rig: Rig) -> None:
     assert json.loads(listed)["error"] == "bad ? byte"
     again = await rig.restart()
     assert again.engine.get(task.task_id).status is S.FAILED
+
+
+async def test_a_history_holding_half_a_surrogate_pair_still_starts(
+    make_rig: Callable, tmp_path: Path
+) -> None:
+    """Older versions stored such parameters (JSON-escaped); they list, escaped again."""
+    rig = await make_rig()
+    task = rig.engine.add(NewTask(duration=5))
+    await rig.engine.stop()
+    rig.store.close()
+    with sqlite3.connect(tmp_path / "tasks.db") as conn:
+        params = '{"duration": 5.0, "note": "\\ud800"}'
+        conn.execute("UPDATE tasks SET params = ? WHERE task_id = ?", (params, task.task_id))
+    again = await build(tmp_path / "tasks.db", ManualClock())
+    try:
+        [listed], _ = again.engine.page()
+        assert json.loads(listed)["params"]["note"] == "\ud800"
+        assert b"\\ud800" in listed  # escaped: valid JSON, valid UTF-8
+    finally:
+        await again.engine.stop()
+        again.store.close()
 
 
 async def test_unknown_task_and_kind(rig: Rig) -> None:

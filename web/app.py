@@ -42,7 +42,11 @@ def create_app(
     *,
     clock: Clock | None = None,
     new_id: Callable[[], str] = new_task_id,
+    tune_gc: bool = False,
 ) -> FastAPI:
+    """The app. `tune_gc`: this process exists to serve it (web/collector.py); not for an
+    app that shares its process with other work, such as a test run."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
@@ -78,7 +82,8 @@ def create_app(
             store.close()
             _startup_failed(app, exc)
             raise
-        tune_for_serving()  # the history is loaded: it goes out of the collector's way too
+        if tune_gc:
+            tune_for_serving()  # the history is loaded: out of the collector's way it goes too
         try:
             yield
         finally:

@@ -18,6 +18,6 @@ YOUNG_THRESHOLD = 20_000  # the older generations keep their defaults
 
 @functools.cache  # once per process: the settings are the process's, not an app's
 def tune_for_serving() -> None:
-    """Called when the first app in the process has started (web/app.py's lifespan)."""
+    """Called once the app has started, in a process that serves it (web/app.py)."""
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD)

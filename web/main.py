@@ -3,4 +3,4 @@
 from web.app import create_app
 from web.settings import Settings
 
-app = create_app(Settings())
+app = create_app(Settings(), tune_gc=True)

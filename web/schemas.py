@@ -57,26 +57,28 @@ def _document_kind_parameters(schema: dict[str, Any]) -> None:
     }
 
 
-def _unpaired_surrogate(body: object) -> bool:
-    """JSON can spell half of a UTF-16 pair (\\ud800) on its own; such text cannot be stored
-    or sent as UTF-8, so it is refused at the door rather than failing deep inside. (A
-    whole pair decodes to one character, which is fine.) A work list, not recursion: the
-    body may nest as deep as the JSON parser allowed."""
-    work = [body]
+def _unpaired_surrogate(body: object) -> str | None:
+    """Where in the body a string holds half of a UTF-16 pair (JSON can spell \\ud800 on
+    its own), e.g. `env.X`; None if nowhere. Such text cannot be stored or sent as UTF-8,
+    so it is refused at the door rather than failing deep inside (a whole pair decodes to
+    one character, which is fine). A work list, not recursion: the body may nest as deep
+    as the JSON parser allowed."""
+    work: list[tuple[str, object]] = [("", body)]
     while work:
-        value = work.pop()
+        where, value = work.pop()
         if isinstance(value, str):
             if not value.isascii():
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError:
-                    return True
+                    return where or "the body"
         elif isinstance(value, dict):
-            work.extend(value)
-            work.extend(value.values())
+            for key, item in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                work += [(f"a key in {where or 'the body'}", key), (path, item)]
         elif isinstance(value, list):
-            work.extend(value)
-    return False
+            work += [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+    return None
 
 
 class AddTask(BaseModel):
@@ -134,9 +136,9 @@ class AddTask(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _valid_unicode(cls, data: object) -> object:
-        if _unpaired_surrogate(data):
+        if (where := _unpaired_surrogate(data)) is not None:
             raise ValueError(
-                "text must be valid Unicode: a \\ud800-\\udfff escape appears without its pair"
+                f"{where} must be valid Unicode: it has a \\ud800-\\udfff escape without its pair"
             )
         return data
 

@@ -154,6 +154,64 @@ def test_a_failed_command_shows_its_exit_code(
     expect(panel.locator("[data-state]")).to_have_text("The task has ended")
 
 
+# (codes, the classes of the text after them): the SGR forms programs really send.
+SGR_CASES = [
+    ("\x1b[1;31m", "text-red-400 font-bold"),
+    ("\x1b[31m\x1b[m", ""),  # an empty code resets
+    ("\x1b[1;31m\x1b[22m", "text-red-400"),  # 22 ends bold (and dim)
+    ("\x1b[31;1;2m\x1b[39m", "font-bold opacity-70"),  # 39: default colour only
+    ("\x1b[38;5;196;1m", "font-bold"),  # 256 colours: skipped with their fields
+    ("\x1b[38;2;1;2;3;32m", "text-green-400"),  # RGB: skipped with its fields
+    ("\x1b[1;38:2::255:0:0m", "font-bold"),  # colon fields belong to their code
+    ("\x1b[31;4:0m", "text-red-400"),  # 4:0 is underline off, not a reset
+    ("\x1b[4:3m", "underline"),  # a curly underline is still an underline
+    ("\x1b[92mA\x1b]0;title\x07\x1b[2J", "text-green-300"),  # other escapes: dropped
+]
+
+
+def test_terminal_colour_codes_become_the_right_classes(
+    live_server: LiveServer, open_dashboard: OpenDashboard
+):
+    page = open_dashboard(live_server)
+    got = page.evaluate(
+        """async (cases) => {
+            const { AnsiState } = await import("/static/js/ansi.js");
+            return cases.map(([codes]) => new AnsiState().runs(codes + "X").at(-1));
+        }""",
+        SGR_CASES,
+    )
+    assert got == [["X", classes] for _, classes in SGR_CASES]
+
+
+def test_carriage_returns_give_the_same_lines_however_the_output_is_split(
+    live_server: LiveServer, open_dashboard: OpenDashboard
+):
+    output = "abc\r\r\n\x1b[32m10%\r20%\r\x1b[1m30%\ndone\n"
+    page = open_dashboard(live_server)
+    shown = page.evaluate(
+        """async (output) => {
+            const { LogView } = await import("/static/js/log-view.js");
+            const shown = [];
+            for (let cut = 0; cut <= output.length; cut++) {
+                const view = new LogView(document.createElement("pre"));
+                view.write(output.slice(0, cut));
+                view.write(output.slice(cut));
+                view.paint();
+                shown.push([view.text, view.pre.innerHTML]);
+            }
+            return shown;
+        }""",
+        output,
+    )
+    assert {text for text, _ in shown} == {"abc\n30%\ndone\n"}
+    # The colour set before the overwritten "10%" still applies to what replaced it, and,
+    # never reset, to the next line too (as in a terminal).
+    bold_green = '<span class="text-green-400 font-bold">'
+    assert {html for _, html in shown} == {
+        f"abc\n{bold_green}30%</span>\n{bold_green}done</span>\n"
+    }
+
+
 def test_a_long_log_keeps_a_bounded_tail_and_stops_following_on_scroll_up(
     live_server: LiveServer, open_dashboard: OpenDashboard
 ):

@@ -119,7 +119,12 @@ class Task:
     def to_json(self, **overrides: Any) -> bytes:
         """public (with `overrides`) as compact UTF-8 JSON."""
         public = {**self.public, **overrides} if overrides else self.public
-        return json.dumps(public, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            return json.dumps(public, separators=(",", ":"), ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            # Half a surrogate pair, from a history written before the API refused them:
+            # escaped, the JSON stays valid and loses nothing.
+            return json.dumps(public, separators=(",", ":")).encode()
 
 
 def transition(task: Task, target: TaskStatus, **changes: Any) -> Task:

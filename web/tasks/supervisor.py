@@ -132,12 +132,20 @@ def _supervise_posix(command: list[str] | str, grace: float, parent: int) -> int
     if os.getpgrp() != os.getpid():
         # Started by hand: keep the caller's terminal signals off the command.
         os.setsid()
+    child: subprocess.Popen[bytes] | None = None
+    stopping = False  # a stop that came while the command was being started
 
     def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
         # Once: after a crash of the app both the lifeline and PR_SET_PDEATHSIG say so,
         # and a second Stop must not interrupt the ending of the group.
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+        if child is None:
+            # Raised inside Popen, Stop would leave the forked command running (Popen does
+            # not end what it started when it is interrupted): note it, act once started.
+            stopping = True
+            return
         raise Stop
 
     for sig in STOP_SIGNALS:
@@ -147,13 +155,16 @@ def _supervise_posix(command: list[str] | str, grace: float, parent: int) -> int
     main = threading.main_thread().ident
     assert main is not None
     watch_lifeline(lambda: signal.pthread_kill(main, signal.SIGTERM))
-    child: subprocess.Popen[bytes] | None = None
     try:
         _linux_guards(parent)
+        if stopping:
+            return STOPPED
         # A process group of its own, for the command and all it starts.
         child = _start(command, process_group=0)
         if child is None:
             return CANNOT_START
+        if stopping:
+            raise Stop
         code = child.wait()
         end_group(child.pid, grace)  # what it left running in the background goes too
     except Stop:
@@ -171,15 +182,22 @@ def _supervise_windows(command: list[str] | str) -> int:  # pragma: no cover
 
     try:
         winjob.join_new_job(winjob.kernel32())
+        in_job = True
     except OSError as exc:
         # E.g. an app started in a job that forbids nesting (before Windows 8).
-        print(f"task-dashboard: processes the command starts may outlive it: {exc}")
+        print(f"task-dashboard: processes the command starts may outlive it: {exc}", flush=True)
+        in_job = False
     # No console window for a console program started from the windowed app.
     child = _start(command, creationflags=subprocess.CREATE_NO_WINDOW)
     if child is None:
         return CANNOT_START
-    # Exiting closes the job's last handle, which terminates every process still in it.
-    watch_lifeline(lambda: os._exit(STOPPED))
+
+    def stop() -> None:
+        if not in_job:
+            child.kill()  # the command at least; what it started is out of reach
+        os._exit(STOPPED)  # closes the job's last handle: every process in it ends
+
+    watch_lifeline(stop)
     return child.wait()  # background leftovers end with the job too
 
 

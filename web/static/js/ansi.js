@@ -18,6 +18,8 @@ const COLOURS = {
 const ATTRIBUTES = { 1: "font-bold", 2: "opacity-70", 3: "italic", 4: "underline" };
 // What turns an attribute off again: 22 ends both bold and dim.
 const OFF = { 22: [1, 2], 23: [3], 24: [4] };
+// Foreground, background and underline colours given as 256-colour or RGB values.
+const EXTENDED = new Set([38, 48, 58]);
 
 /** Text without any escape or control character. */
 export function stripAnsi(text) {
@@ -35,19 +37,26 @@ export class AnsiState {
     return names.join(" ");
   }
 
-  /** Apply one SGR code's parameters. */
+  /** Apply one SGR code's parameters: `;` separates codes, `:` a code's own sub-fields
+   *  (38:2::255:0:0 is one RGB colour; 4:0 is underline off, 4:3 a curly underline). */
   apply(params) {
-    const codes = params === "" ? [0] : params.split(/[;:]/).map(Number);
+    const codes = params.split(";");
     for (let i = 0; i < codes.length; i++) {
-      const code = codes[i];
-      if (code === 0) {
+      const [head, sub] = codes[i].split(":");
+      const code = Number(head); // "" counts as 0, as terminals read it
+      if (EXTENDED.has(code)) {
+        // 256-colour or RGB: no class for it. In the `;` form its fields follow as codes.
+        if (sub === undefined) i += codes[i + 1] === "5" ? 2 : 4;
+      } else if (code === 4 && sub !== undefined) {
+        if (sub === "0") this.attributes.delete(4);
+        else this.attributes.add(4);
+      } else if (code === 0) {
         this.colour = null;
         this.attributes.clear();
       } else if (code in COLOURS) this.colour = COLOURS[code];
       else if (code === 39) this.colour = null;
       else if (code in ATTRIBUTES) this.attributes.add(code);
       else if (code in OFF) for (const a of OFF[code]) this.attributes.delete(a);
-      else if (code === 38 || code === 48) i += codes[i + 1] === 5 ? 2 : 4; // 256 / RGB: skipped
     }
   }
 

@@ -69,7 +69,7 @@ export class LogView {
     }
     // Only the last rewrite of the unfinished line matters (a progress bar redraws it
     // often): keep that, and the colour codes of what it overwrote.
-    const rewrite = this.partial.lastIndexOf("\r", this.partial.length - 2);
+    const rewrite = trimmed(this.partial).lastIndexOf("\r");
     if (rewrite > 0) {
       this.colours.absorb(this.partial.slice(0, rewrite));
       this.partial = this.partial.slice(rewrite);
