@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 from bench.procs import free_port
 from tests.binary.conftest import ROOT
 from tests.binary.readme import ReadmeCommands
-from tests.waiting import until
+from tests.waiting import alive, until
 
 pytestmark = [
     pytest.mark.binary,
@@ -182,4 +183,16 @@ def test_history_survives_sigterm_and_a_restart_of_the_binary(
     log = cli("logs", env_id, "--follow")  # until the task ends; exit 0: it completed
     assert "PATH=" in log
     assert str(binary.parent) not in log and "_PYI_" not in log, log
+
+    # Cancel ends the command's whole tree through the frozen supervisor (`__supervise__`).
+    tree_id = cli("add", "--", "sh", "-c", "sleep 301 & echo pid $!; wait").strip()
+
+    def child_pid() -> int | None:
+        found = re.search(r"pid (\d+)", cli("logs", tree_id))
+        return int(found[1]) if found else None
+
+    pid = until(child_pid, what="the command to start its child")
+    assert alive(pid)
+    assert cli("cancel", tree_id).split() == [tree_id, "cancelled"]
+    until(lambda: not alive(pid), what="the cancelled command's child to be gone")
     assert second.terminate() in (0, -signal.SIGTERM), second.output()
