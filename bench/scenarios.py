@@ -34,6 +34,7 @@ class Plan:
     status_seconds: float = 3.0
     startup_runs: int = 5
     connections: int = 10
+    repeats: int = 3  # runs of each add burst, for a median (bench/__main__.py)
 
 
 QUICK = Plan(
@@ -45,6 +46,7 @@ QUICK = Plan(
     naive_seconds=2.0,
     status_seconds=1.0,
     startup_runs=1,
+    repeats=1,
 )
 
 
