@@ -368,11 +368,13 @@ class TaskEngine:
             wanted = frozenset(statuses)
             matching = [i for i, t in reversed(self._tasks.items()) if t.status in wanted]
             return [self.render(i) for i in matching[offset:end]], len(matching)
-        newest_first = itertools.islice(reversed(self._json.items()), offset, end)
         if not self._line:
-            # The usual case: one pass over the stored JSON, not a Task object visited.
-            return [text for _, text in newest_first], len(self._json)
-        return [self.render(i) for i, _ in newest_first], len(self._json)
+            # The usual case: one pass over the stored JSON, not a Task object visited (and
+            # values, not items: a tuple per task cost half as much again; bench/).
+            newest_first = itertools.islice(reversed(self._json.values()), offset, end)
+            return list(newest_first), len(self._json)
+        ids = itertools.islice(reversed(self._json), offset, end)
+        return [self.render(i) for i in ids], len(self._json)
 
     def counts(self) -> dict[str, int]:
         return {s.value: self._counts[s] for s in S}
