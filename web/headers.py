@@ -23,7 +23,7 @@ DOCS_PATHS = frozenset({"/docs"})
 STATIC_PREFIX = "/static/"
 
 
-def _headers(policy: str, *, cached: bool) -> list[tuple[bytes, bytes]]:
+def _hardening(policy: str, *, cached: bool) -> list[tuple[bytes, bytes]]:
     headers = [
         (b"content-security-policy", policy.encode()),
         (b"x-content-type-options", b"nosniff"),
@@ -38,9 +38,9 @@ def _headers(policy: str, *, cached: bool) -> list[tuple[bytes, bytes]]:
 
 
 # Built once: every response carries one of these (never modified, only copied from).
-_PAGE = _headers(PAGE_POLICY, cached=False)
-_DOCS = _headers(DOCS_POLICY, cached=False)
-_STATIC = _headers(PAGE_POLICY, cached=True)
+_PAGE = _hardening(PAGE_POLICY, cached=False)
+_DOCS = _hardening(DOCS_POLICY, cached=False)
+_STATIC = _hardening(PAGE_POLICY, cached=True)
 
 
 def headers_for(path: str) -> list[tuple[bytes, bytes]]:
