@@ -96,6 +96,7 @@ def create_app(
         version=__version__,
         summary="Add, watch and cancel long-running tasks.",
         lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # FastAPI's own docs pages load their scripts from a CDN: /docs is ours instead
         # (web/pages.py), with Swagger UI vendored in web/static/vendor.
         docs_url=None,
