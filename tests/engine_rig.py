@@ -77,6 +77,6 @@ async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None)
 def stored_tasks(db: Path) -> list[Task]:
     store = Store.open(db)
     try:
-        return list(store.load_all())
+        return [t for _, t in store.load_all()]
     finally:
         store.close()

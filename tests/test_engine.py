@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
@@ -20,7 +21,7 @@ S = TaskStatus
 
 
 async def test_timer_reports_progress_then_completes(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=10, name="ten"))
+    task = await rig.engine.add(NewTask(duration=10, name="ten"))
     assert task.status is S.RUNNING
     await rig.clock.advance(2.5)
     assert rig.engine.get(task.task_id).progress == pytest.approx(0.25, abs=0.03)
@@ -36,7 +37,7 @@ async def test_timer_reports_progress_then_completes(rig: Rig) -> None:
 
 
 async def test_cancel_running_is_immediate_and_final(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=10))
+    task = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(3)
     cancelled = rig.engine.cancel(task.task_id)
     assert cancelled.status is S.CANCELLED
@@ -48,8 +49,8 @@ async def test_cancel_running_is_immediate_and_final(rig: Rig) -> None:
 
 async def test_cancel_queued_task(make_rig: Callable) -> None:
     rig = await make_rig(max_concurrent=1)
-    first = rig.engine.add(NewTask(duration=5))
-    second = rig.engine.add(NewTask(duration=5))
+    first = await rig.engine.add(NewTask(duration=5))
+    second = await rig.engine.add(NewTask(duration=5))
     assert rig.engine.get(second.task_id).status is S.QUEUED
     assert rig.engine.cancel(second.task_id).status is S.CANCELLED
     await rig.clock.advance(5.1)
@@ -59,7 +60,7 @@ async def test_cancel_queued_task(make_rig: Callable) -> None:
 
 
 async def test_cancel_scheduled_task_never_starts(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=1, delay=30))
+    task = await rig.engine.add(NewTask(duration=1, delay=30))
     assert task.status is S.SCHEDULED
     assert rig.engine.cancel(task.task_id).status is S.CANCELLED
     await rig.clock.advance(60)
@@ -70,7 +71,7 @@ async def test_cancel_scheduled_task_never_starts(rig: Rig) -> None:
 @pytest.mark.parametrize("final", ["completed", "cancelled", "failed"])
 async def test_cancel_finished_task_is_refused(rig: Rig, final: str) -> None:
     kind = "boom" if final == "failed" else "timer"
-    task = rig.engine.add(NewTask(duration=1, kind=kind))
+    task = await rig.engine.add(NewTask(duration=1, kind=kind))
     if final == "cancelled":
         rig.engine.cancel(task.task_id)
     await rig.clock.advance(2)
@@ -80,7 +81,7 @@ async def test_cancel_finished_task_is_refused(rig: Rig, final: str) -> None:
 
 
 async def test_failing_kind_records_the_error(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=1, kind="boom"))
+    task = await rig.engine.add(NewTask(duration=1, kind="boom"))
     await rig.clock.advance(1.5)
     failed = rig.engine.get(task.task_id)
     assert failed.status is S.FAILED
@@ -90,7 +91,7 @@ async def test_failing_kind_records_the_error(rig: Rig) -> None:
 async def test_an_error_message_utf8_cannot_carry_is_mended(rig: Rig) -> None:
     """A kind may raise with any text; the task still fails cleanly, lists and survives a
     restart (half a surrogate pair once broke every later start)."""
-    task = rig.engine.add(NewTask(duration=1, kind="garbled"))
+    task = await rig.engine.add(NewTask(duration=1, kind="garbled"))
     await rig.clock.advance(1.5)
     assert rig.engine.get(task.task_id).error == "bad ? byte"
     [listed], _ = rig.engine.page()
@@ -104,7 +105,7 @@ async def test_a_history_holding_half_a_surrogate_pair_still_starts(
 ) -> None:
     """Older versions stored such parameters (JSON-escaped); they list, escaped again."""
     rig = await make_rig()
-    task = rig.engine.add(NewTask(duration=5))
+    task = await rig.engine.add(NewTask(duration=5))
     await rig.engine.stop()
     rig.store.close()
     with sqlite3.connect(tmp_path / "tasks.db") as conn:
@@ -124,11 +125,11 @@ async def test_unknown_task_and_kind(rig: Rig) -> None:
     with pytest.raises(TaskNotFound):
         rig.engine.cancel("nope")
     with pytest.raises(InvalidTask, match="known kinds: boom, garbled, timer"):
-        rig.engine.add(NewTask(duration=1, kind="nope"))
+        await rig.engine.add(NewTask(duration=1, kind="nope"))
 
 
 async def test_scheduled_task_starts_at_its_time(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=5, delay=10))
+    task = await rig.engine.add(NewTask(duration=5, delay=10))
     await rig.clock.advance(9.9)
     assert rig.engine.get(task.task_id).status is S.SCHEDULED
     await rig.clock.advance(0.2)
@@ -137,10 +138,10 @@ async def test_scheduled_task_starts_at_its_time(rig: Rig) -> None:
 
 async def test_concurrency_limit_priority_then_fifo(make_rig: Callable) -> None:
     rig = await make_rig(max_concurrent=1)
-    blocker = rig.engine.add(NewTask(duration=1, name="blocker"))
-    low = rig.engine.add(NewTask(duration=1, name="low", priority=0))
-    high = rig.engine.add(NewTask(duration=1, name="high", priority=5))
-    low2 = rig.engine.add(NewTask(duration=1, name="low2", priority=0))
+    blocker = await rig.engine.add(NewTask(duration=1, name="blocker"))
+    low = await rig.engine.add(NewTask(duration=1, name="low", priority=0))
+    high = await rig.engine.add(NewTask(duration=1, name="high", priority=5))
+    low2 = await rig.engine.add(NewTask(duration=1, name="low2", priority=0))
     order = []
     for _ in range(4):
         running = [t.name for t in rig.engine.all_tasks() if t.status is S.RUNNING]
@@ -153,7 +154,7 @@ async def test_concurrency_limit_priority_then_fifo(make_rig: Callable) -> None:
 
 
 async def test_shutdown_records_interrupted_and_awaits_runners(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=100))
+    task = await rig.engine.add(NewTask(duration=100))
     await rig.clock.advance(30)
     runner = rig.engine._runners[task.task_id]
     await rig.engine.stop()
@@ -166,11 +167,11 @@ async def test_shutdown_records_interrupted_and_awaits_runners(rig: Rig) -> None
 
 async def test_restart_recovers_history(make_rig: Callable) -> None:
     rig = await make_rig(max_concurrent=1)
-    done = rig.engine.add(NewTask(duration=1, name="done"))
+    done = await rig.engine.add(NewTask(duration=1, name="done"))
     await rig.clock.advance(1.1)
-    running = rig.engine.add(NewTask(duration=100, name="running"))
-    waiting = rig.engine.add(NewTask(duration=2, name="waiting"))
-    later = rig.engine.add(NewTask(duration=2, name="later", delay=60))
+    running = await rig.engine.add(NewTask(duration=100, name="running"))
+    waiting = await rig.engine.add(NewTask(duration=2, name="waiting"))
+    later = await rig.engine.add(NewTask(duration=2, name="later", delay=60))
     await rig.clock.advance(10)
 
     rig = await rig.restart(advance=5)
@@ -192,7 +193,7 @@ async def test_scheduled_task_whose_time_passed_while_stopped_starts_at_once(
     make_rig: Callable,
 ) -> None:
     rig = await make_rig()
-    task = rig.engine.add(NewTask(duration=5, delay=10))
+    task = await rig.engine.add(NewTask(duration=5, delay=10))
     rig = await rig.restart(advance=3600)
     await settle()
     assert rig.engine.get(task.task_id).status is S.RUNNING
@@ -211,8 +212,8 @@ async def test_persist_then_publish(rig: Rig) -> None:
         publish(task_id, task_json)
 
     rig.hub.publish = checking_publish  # type: ignore[method-assign]
-    a = rig.engine.add(NewTask(duration=2))
-    b = rig.engine.add(NewTask(duration=2))
+    a = await rig.engine.add(NewTask(duration=2))
+    b = await rig.engine.add(NewTask(duration=2))
     rig.engine.cancel(b.task_id)
     await rig.clock.advance(3)
     assert (a.task_id, "completed") in seen
@@ -221,7 +222,7 @@ async def test_persist_then_publish(rig: Rig) -> None:
 
 async def test_progress_is_coalesced_per_interval(rig: Rig) -> None:
     sub = rig.hub.subscribe()
-    task = rig.engine.add(NewTask(duration=1000))
+    task = await rig.engine.add(NewTask(duration=1000))
     await rig.clock.advance(10)
     batch = await sub.next_batch()
     # One pending message per task at most, whatever happened in between.
@@ -230,8 +231,8 @@ async def test_progress_is_coalesced_per_interval(rig: Rig) -> None:
 
 
 async def test_clear_finished_forgets_only_final_tasks(rig: Rig) -> None:
-    done = rig.engine.add(NewTask(duration=1))
-    live = rig.engine.add(NewTask(duration=100))
+    done = await rig.engine.add(NewTask(duration=1))
+    live = await rig.engine.add(NewTask(duration=100))
     await rig.clock.advance(2)
     assert rig.engine.clear_finished() == [done.task_id]
     with pytest.raises(TaskNotFound):
@@ -243,7 +244,7 @@ async def test_clear_finished_forgets_only_final_tasks(rig: Rig) -> None:
 
 
 async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
-    ids = [rig.engine.add(NewTask(duration=1 + i, name=f"n{i}")).task_id for i in range(5)]
+    ids = [(await rig.engine.add(NewTask(duration=1 + i, name=f"n{i}"))).task_id for i in range(5)]
     await rig.clock.advance(2.5)  # n0 and n1 complete
     page, total = rig.engine.page(None, limit=2, offset=1)
     assert [json.loads(t)["task_id"] for t in page] == [ids[3], ids[2]]
@@ -259,9 +260,9 @@ async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
 
 async def test_a_failed_write_changes_nothing(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the database refuses the cancel, the task is still running, and really runs."""
-    task = rig.engine.add(NewTask(duration=2))
+    task = await rig.engine.add(NewTask(duration=2))
 
-    def refuse(_task: object) -> None:
+    def refuse(*_row: object) -> None:
         raise StoreError("task database: database is locked")
 
     monkeypatch.setattr(rig.store, "update", refuse)
@@ -274,10 +275,80 @@ async def test_a_failed_write_changes_nothing(rig: Rig, monkeypatch: pytest.Monk
     assert rig.engine.get(task.task_id).status is S.COMPLETED
 
 
+async def test_adds_of_one_turn_are_stored_in_one_transaction(
+    make_rig: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = await make_rig(max_concurrent=2)
+    groups: list[list[str]] = []
+    insert_many = rig.store.insert_many
+
+    def spy(rows: list) -> None:
+        rows = list(rows)
+        groups.append([task.task_id for _, task in rows])
+        insert_many(rows)
+
+    monkeypatch.setattr(rig.store, "insert_many", spy)
+    tasks = await asyncio.gather(*(rig.engine.add(NewTask(duration=5)) for _ in range(4)))
+    assert groups == [[t.task_id for t in tasks]]
+    # The slots went to the first two, as if the four had come one after another.
+    assert [t.status for t in tasks] == [S.RUNNING, S.RUNNING, S.QUEUED, S.QUEUED]
+    assert [rig.stored(t.task_id)["status"] for t in tasks] == [
+        "running", "running", "queued", "queued"
+    ]  # fmt: skip
+    later = await rig.engine.add(NewTask(duration=5))
+    assert groups[-1] == [later.task_id]
+    # Submission order survives a restart: seq goes on after the largest stored one.
+    rig = await rig.restart()
+    assert [t.task_id for t in rig.engine.all_tasks()] == [
+        later.task_id, *reversed([t.task_id for t in tasks])
+    ]  # fmt: skip
+    await rig.engine.stop()
+
+
+async def test_a_group_that_cannot_be_stored_changes_nothing(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[str] = []
+    monkeypatch.setattr(rig.hub, "publish", lambda task_id, _json: published.append(task_id))
+
+    def refuse(_rows: object) -> None:
+        raise StoreError("task database: database or disk is full")
+
+    monkeypatch.setattr(rig.store, "insert_many", refuse)
+    adds = [rig.engine.add(NewTask(duration=5)) for _ in range(3)]
+    outcomes = await asyncio.gather(*adds, return_exceptions=True)
+    assert all(isinstance(o, StoreError) for o in outcomes)
+    assert published == [] and rig.engine.all_tasks() == [] and not rig.engine._runners
+    assert rig.engine.counts()["running"] == 0
+    monkeypatch.undo()
+    task = await rig.engine.add(NewTask(duration=5))
+    assert task.status is S.RUNNING and rig.stored(task.task_id)["status"] == "running"
+
+
+async def test_an_add_whose_caller_gave_up_still_counts(rig: Rig) -> None:
+    """A cancelled request does not take its group down: the rest are stored and answered."""
+    quitter = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="quitter")))
+    stayer = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="stayer")))
+    await asyncio.sleep(0)  # both are staged now
+    quitter.cancel()
+    assert (await stayer).status is S.RUNNING
+    assert sorted(t.name for t in rig.engine.all_tasks()) == ["quitter", "stayer"]
+
+
+async def test_stop_stores_what_was_staged(make_rig: Callable) -> None:
+    rig = await make_rig()
+    add = asyncio.create_task(rig.engine.add(NewTask(duration=5)))
+    await asyncio.sleep(0)  # staged, not yet written
+    await rig.engine.stop()
+    task = await add
+    assert rig.stored(task.task_id)["status"] == "interrupted"
+    assert not rig.engine._runners
+
+
 async def test_a_runner_cancelled_before_its_first_step_is_forgotten(make_rig: Callable) -> None:
     rig = await make_rig(max_concurrent=1)
-    first = rig.engine.add(NewTask(duration=5))
-    second = rig.engine.add(NewTask(duration=5))
+    first = await rig.engine.add(NewTask(duration=5))
+    second = await rig.engine.add(NewTask(duration=5))
     rig.engine.cancel(first.task_id)  # starts `second`'s runner ...
     rig.engine.cancel(second.task_id)  # ... which is cancelled before it ever ran
     await settle()
@@ -286,9 +357,9 @@ async def test_a_runner_cancelled_before_its_first_step_is_forgotten(make_rig: C
 
 
 async def test_dependencies_on_finished_tasks_leave_no_bookkeeping(rig: Rig) -> None:
-    first = rig.engine.add(NewTask(duration=1))
+    first = await rig.engine.add(NewTask(duration=1))
     await rig.clock.advance(1.5)
-    rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
     await rig.clock.advance(1.5)
     rig.engine.clear_finished()
     assert not rig.engine._dependents

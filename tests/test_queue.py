@@ -21,7 +21,7 @@ def statuses(rig: Rig, *ids: str) -> list[TaskStatus]:
 
 async def test_limit_holds_under_a_burst(make_rig: MakeRig) -> None:
     rig = await make_rig(max_concurrent=3)
-    ids = [rig.engine.add(NewTask(duration=1 + i % 3)).task_id for i in range(20)]
+    ids = [(await rig.engine.add(NewTask(duration=1 + i % 3))).task_id for i in range(20)]
     peak = 0
     while any(not s.is_final for s in statuses(rig, *ids)):
         running = rig.engine.counts()["running"]
@@ -35,21 +35,21 @@ async def test_limit_holds_under_a_burst(make_rig: MakeRig) -> None:
 
 async def test_queue_position_follows_priority_then_submission(make_rig: MakeRig) -> None:
     rig = await make_rig(max_concurrent=1)
-    rig.engine.add(NewTask(duration=5, name="blocker"))
-    a = rig.engine.add(NewTask(duration=1, name="a"))
-    b = rig.engine.add(NewTask(duration=1, name="b", priority=2))
-    c = rig.engine.add(NewTask(duration=1, name="c"))
+    await rig.engine.add(NewTask(duration=5, name="blocker"))
+    a = await rig.engine.add(NewTask(duration=1, name="a"))
+    b = await rig.engine.add(NewTask(duration=1, name="b", priority=2))
+    c = await rig.engine.add(NewTask(duration=1, name="c"))
     assert [rig.engine._line.position(t.task_id) for t in (b, a, c)] == [1, 2, 3]
-    assert b'"queue_position":2' in rig.engine.render(a.task_id)
+    assert b'"queue_position":2' in rig.engine.render(a)
     await rig.engine.stop()
 
 
 async def test_reprioritize_and_move_to_front(make_rig: MakeRig) -> None:
     rig = await make_rig(max_concurrent=1)
-    rig.engine.add(NewTask(duration=5))
-    a = rig.engine.add(NewTask(duration=1, priority=3))
-    b = rig.engine.add(NewTask(duration=1))
-    c = rig.engine.add(NewTask(duration=1))
+    await rig.engine.add(NewTask(duration=5))
+    a = await rig.engine.add(NewTask(duration=1, priority=3))
+    b = await rig.engine.add(NewTask(duration=1))
+    c = await rig.engine.add(NewTask(duration=1))
     rig.engine.set_priority(c.task_id, front=True)
     assert rig.engine._line.first() == c.task_id
     assert rig.engine.get(c.task_id).priority == 4
@@ -61,14 +61,14 @@ async def test_reprioritize_and_move_to_front(make_rig: MakeRig) -> None:
 
 
 async def test_only_waiting_tasks_can_be_reranked(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=5))
+    task = await rig.engine.add(NewTask(duration=5))
     with pytest.raises(TaskConflict, match="only scheduled or queued"):
         rig.engine.set_priority(task.task_id, 3)
 
 
 async def test_dependency_runs_after_success(rig: Rig) -> None:
-    first = rig.engine.add(NewTask(duration=2))
-    second = rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    first = await rig.engine.add(NewTask(duration=2))
+    second = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
     assert second.status is S.SCHEDULED
     await rig.clock.advance(1.9)
     assert statuses(rig, second.task_id) == [S.SCHEDULED]
@@ -77,10 +77,10 @@ async def test_dependency_runs_after_success(rig: Rig) -> None:
 
 
 async def test_dependency_failure_propagates_down_a_chain(rig: Rig) -> None:
-    root = rig.engine.add(NewTask(duration=1, kind="boom"))
+    root = await rig.engine.add(NewTask(duration=1, kind="boom"))
     chain = [root]
     for _ in range(300):  # long chains must not hit the recursion limit
-        chain.append(rig.engine.add(NewTask(duration=1, after=(chain[-1].task_id,))))
+        chain.append(await rig.engine.add(NewTask(duration=1, after=(chain[-1].task_id,))))
     await rig.clock.advance(1.5)
     assert set(statuses(rig, *(t.task_id for t in chain[1:]))) == {S.FAILED}
     assert rig.engine.get(chain[1].task_id).error == f"dependency {root.task_id} failed"
@@ -88,8 +88,8 @@ async def test_dependency_failure_propagates_down_a_chain(rig: Rig) -> None:
 
 
 async def test_cancelled_dependency_fails_the_dependent(rig: Rig) -> None:
-    first = rig.engine.add(NewTask(duration=5))
-    second = rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    first = await rig.engine.add(NewTask(duration=5))
+    second = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
     rig.engine.cancel(first.task_id)
     failed = rig.engine.get(second.task_id)
     assert failed.status is S.FAILED
@@ -97,21 +97,21 @@ async def test_cancelled_dependency_fails_the_dependent(rig: Rig) -> None:
 
 
 async def test_depending_on_a_failed_task_fails_at_once(rig: Rig) -> None:
-    first = rig.engine.add(NewTask(duration=5))
+    first = await rig.engine.add(NewTask(duration=5))
     rig.engine.cancel(first.task_id)
-    late = rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    late = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
     assert late.status is S.FAILED
 
 
 async def test_unknown_dependency_is_rejected_and_nothing_is_stored(rig: Rig) -> None:
     with pytest.raises(InvalidTask, match="unknown task ids: ghost"):
-        rig.engine.add(NewTask(duration=1, after=("ghost",)))
+        await rig.engine.add(NewTask(duration=1, after=("ghost",)))
     assert stored_tasks(rig.db) == []
 
 
 async def test_dependency_and_delay_both_hold(rig: Rig) -> None:
-    first = rig.engine.add(NewTask(duration=1))
-    second = rig.engine.add(NewTask(duration=1, delay=5, after=(first.task_id,)))
+    first = await rig.engine.add(NewTask(duration=1))
+    second = await rig.engine.add(NewTask(duration=1, delay=5, after=(first.task_id,)))
     await rig.clock.advance(1.5)
     assert statuses(rig, second.task_id) == [S.SCHEDULED]
     await rig.clock.advance(4)
@@ -119,15 +119,15 @@ async def test_dependency_and_delay_both_hold(rig: Rig) -> None:
 
 
 async def test_clear_finished_keeps_what_a_waiting_task_needs(rig: Rig) -> None:
-    first = rig.engine.add(NewTask(duration=1))
-    rig.engine.add(NewTask(duration=1, delay=60, after=(first.task_id,)))
+    first = await rig.engine.add(NewTask(duration=1))
+    await rig.engine.add(NewTask(duration=1, delay=60, after=(first.task_id,)))
     await rig.clock.advance(1.5)
     assert rig.engine.clear_finished() == []
     assert rig.engine.get(first.task_id).status is S.COMPLETED
 
 
 async def test_pause_holds_progress_and_resume_goes_on(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=10))
+    task = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(4)
     paused = rig.engine.pause(task.task_id)
     assert paused.status is S.PAUSED
@@ -147,8 +147,8 @@ async def test_pause_holds_progress_and_resume_goes_on(rig: Rig) -> None:
 
 async def test_paused_task_frees_its_slot_and_waits_for_one_to_resume(make_rig: MakeRig) -> None:
     rig = await make_rig(max_concurrent=1)
-    a = rig.engine.add(NewTask(duration=10))
-    b = rig.engine.add(NewTask(duration=10))
+    a = await rig.engine.add(NewTask(duration=10))
+    b = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(1)
     rig.engine.pause(a.task_id)
     assert statuses(rig, a.task_id, b.task_id) == [S.PAUSED, S.RUNNING]
@@ -161,7 +161,7 @@ async def test_paused_task_frees_its_slot_and_waits_for_one_to_resume(make_rig: 
 
 
 async def test_pause_is_refused_for_tasks_not_running(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=1, delay=10))
+    task = await rig.engine.add(NewTask(duration=1, delay=10))
     with pytest.raises(TaskConflict):
         rig.engine.pause(task.task_id)
     with pytest.raises(TaskConflict):
@@ -169,7 +169,7 @@ async def test_pause_is_refused_for_tasks_not_running(rig: Rig) -> None:
 
 
 async def test_paused_task_survives_a_restart(rig: Rig) -> None:
-    task = rig.engine.add(NewTask(duration=10))
+    task = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(3)
     rig.engine.pause(task.task_id)
     rig = await rig.restart(advance=50)
@@ -181,9 +181,9 @@ async def test_paused_task_survives_a_restart(rig: Rig) -> None:
 
 
 async def test_queue_pause_starts_nothing_new(rig: Rig) -> None:
-    running = rig.engine.add(NewTask(duration=10))
+    running = await rig.engine.add(NewTask(duration=10))
     rig.engine.configure(QueueSettings(paused=True))
-    waiting = rig.engine.add(NewTask(duration=1))
+    waiting = await rig.engine.add(NewTask(duration=1))
     await rig.clock.advance(5)
     assert statuses(rig, running.task_id, waiting.task_id) == [S.RUNNING, S.QUEUED]
     rig.engine.configure(QueueSettings(paused=False))
@@ -199,7 +199,7 @@ async def test_queue_settings_survive_a_restart(rig: Rig) -> None:
 
 async def test_lowering_the_limit_lets_running_tasks_finish(make_rig: MakeRig) -> None:
     rig = await make_rig(max_concurrent=3)
-    ids = [rig.engine.add(NewTask(duration=2)).task_id for _ in range(4)]
+    ids = [(await rig.engine.add(NewTask(duration=2))).task_id for _ in range(4)]
     rig.engine.configure(QueueSettings(max_concurrent=1))
     assert statuses(rig, *ids) == [S.RUNNING] * 3 + [S.QUEUED]
     await rig.clock.advance(2.1)
@@ -210,11 +210,11 @@ async def test_lowering_the_limit_lets_running_tasks_finish(make_rig: MakeRig) -
 
 
 async def test_retry_makes_a_new_task_with_the_same_parameters(rig: Rig) -> None:
-    old = rig.engine.add(NewTask(duration=2, name="nightly", priority=4))
+    old = await rig.engine.add(NewTask(duration=2, name="nightly", priority=4))
     with pytest.raises(TaskConflict, match="only finished tasks"):
-        rig.engine.retry(old.task_id)
+        await rig.engine.retry(old.task_id)
     rig.engine.cancel(old.task_id)
-    new = rig.engine.retry(old.task_id)
+    new = await rig.engine.retry(old.task_id)
     assert new.task_id != old.task_id
     assert (new.name, new.duration, new.priority, new.retry_of) == ("nightly", 2, 4, old.task_id)
     assert new.status is S.RUNNING

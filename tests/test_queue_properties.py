@@ -34,6 +34,8 @@ operations = st.one_of(
     st.tuples(st.sampled_from(["cancel", "pause", "resume", "retry", "front"]), pick),
     st.tuples(st.just("limit"), st.sampled_from([None, 1, 2, 3])),
     st.tuples(st.just("queue"), st.booleans()),
+    # Adds in one turn of the loop: they are written as one group.
+    st.tuples(st.just("burst"), st.integers(min_value=2, max_value=4)),
     st.tuples(st.just("advance"), st.floats(min_value=0.05, max_value=3)),
     st.tuples(st.just("restart"), st.floats(min_value=0, max_value=5)),
 )
@@ -52,6 +54,7 @@ class Watcher:
 
         def checking(task_id: str, task_json: str) -> None:
             status = json.loads(task_json)["status"]
+            assert rig.stored(task_id)["status"] == status, "published before it was stored"
             assert task_id not in self.final, f"{task_id} left final state {self.final[task_id]}"
             if S(status).is_final:
                 self.final[task_id] = status
@@ -82,7 +85,10 @@ async def play(ops: list[tuple], db: Path) -> None:
                 duration, priority, delay, deps = args
                 after = tuple(ids[i % len(ids)] for i in deps) if ids else ()
                 spec = NewTask(duration=duration, priority=priority, delay=delay, after=after)
-                ids.append(rig.engine.add(spec).task_id)
+                ids.append((await rig.engine.add(spec)).task_id)
+            elif op == "burst":
+                adds = [rig.engine.add(NewTask(duration=1 + i)) for i in range(args[0])]
+                ids += [t.task_id for t in await asyncio.gather(*adds)]
             elif op == "limit":
                 rig.engine.configure(QueueSettings(args[0], rig.engine.queue.paused))
             elif op == "queue":
@@ -101,7 +107,7 @@ async def play(ops: list[tuple], db: Path) -> None:
                 elif op == "resume":
                     rig.engine.resume(task_id)
                 elif op == "retry":
-                    ids.append(rig.engine.retry(task_id).task_id)
+                    ids.append((await rig.engine.retry(task_id)).task_id)
                 else:
                     rig.engine.set_priority(task_id, front=True)
         except TaskConflict:

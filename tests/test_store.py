@@ -35,12 +35,12 @@ def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None
             task("a", TaskStatus.RUNNING), after=("b",), elapsed=2.5, retry_of="z", priority=-3
         ),
     ]
-    for t in original:
-        store.insert(t)
-    store.update_many([original[1].with_progress(0.5)])
+    store.insert_many([(7, original[0]), (9, original[1])])
+    store.update_many([(9, original[1].with_progress(0.5))])
     store.close()
-    loaded = list(Store.open(tmp_path / "tasks.db").load_all())
-    assert [t.task_id for t in loaded] == ["b", "a"]
+    rows = list(Store.open(tmp_path / "tasks.db").load_all())
+    assert [(seq, t.task_id) for seq, t in rows] == [(7, "b"), (9, "a")]
+    loaded = [t for _, t in rows]
     assert loaded[1].progress == 0.5
     assert loaded[0] == original[0]
     assert loaded[1] == original[1].with_progress(0.5)
@@ -59,14 +59,34 @@ def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> Non
         )
         conn.execute("DELETE FROM tasks WHERE task_id = 'old3'")  # the newest, cleared
     store = Store.open(db)
-    store.insert(task("new"))
+    store.insert_many([(3, task("new"))])
     store.close()
-    loaded = list(Store.open(db).load_all())
-    assert [t.task_id for t in loaded] == ["old1", "old2", "new"]
-    assert loaded[1].after == ("old1",) and loaded[1].elapsed == 1.5
+    rows = list(Store.open(db).load_all())
+    assert [(seq, t.task_id) for seq, t in rows] == [(1, "old1"), (2, "old2"), (3, "new")]
+    assert rows[1][1].after == ("old1",) and rows[1][1].elapsed == 1.5
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # Rows are found by seq: no index on the random task ids is kept up to date.
+        assert conn.execute("PRAGMA index_list(tasks)").fetchall() == []
+
+
+def test_rows_are_changed_and_deleted_by_seq(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "tasks.db")
+    store.insert_many([(1, task("a")), (2, task("b")), (3, task("c"))])
+    store.update(2, task("b", TaskStatus.CANCELLED))
+    store.delete([1, 3])
+    assert [(seq, t) for seq, t in store.load_all()] == [(2, task("b", TaskStatus.CANCELLED))]
+    store.close()
+
+
+def test_a_group_that_cannot_be_written_leaves_no_row(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "tasks.db")
+    store.insert_many([(1, task("a"))])
+    with pytest.raises(StoreError):
+        store.insert_many([(2, task("b")), (1, task("clash"))])  # seq 1 is taken
+    assert [t.task_id for _, t in store.load_all()] == ["a"]
+    store.close()
 
 
 def test_corrupt_file_names_the_file(tmp_path: Path) -> None:

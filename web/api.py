@@ -58,9 +58,7 @@ def engine_of(request: Request) -> TaskEngine:
 
 def task_response(engine: TaskEngine, task: Task, status_code: int = 200) -> Response:
     # The engine keeps each task's JSON ready; sent as it is, FastAPI validates nothing again.
-    return Response(
-        engine.render(task.task_id), status_code=status_code, media_type="application/json"
-    )
+    return Response(engine.render(task), status_code=status_code, media_type="application/json")
 
 
 @router.post(
@@ -80,7 +78,7 @@ async def add_task(body: AddTask, request: Request) -> Response:
         run_at=body.run_at.timestamp() if body.run_at else None,
         after=tuple(body.after),
     )
-    return task_response(engine, engine.add(spec), 201)
+    return task_response(engine, await engine.add(spec), 201)
 
 
 @router.post("/tasks/cancel", response_model=TaskOut, responses=ON_TASK)
@@ -201,7 +199,7 @@ async def resume_task(task_id: str, request: Request) -> Response:
 )
 async def retry_task(task_id: str, request: Request) -> Response:
     engine = engine_of(request)
-    return task_response(engine, engine.retry(task_id), 201)
+    return task_response(engine, await engine.retry(task_id), 201)
 
 
 @router.post("/tasks/{task_id}/priority", response_model=TaskOut, responses=ON_TASK)

@@ -74,6 +74,35 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE tasks;
     ALTER TABLE tasks_v3 RENAME TO tasks;
     """,
+    # The same without UNIQUE on task_id: keeping an index of random ids cost more than
+    # the insert itself (bench/). Rows are found by seq instead, which the engine (the
+    # only writer) hands out and keeps for every task.
+    """
+    CREATE TABLE tasks_v4 (
+        seq INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        duration REAL,
+        status TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0,
+        priority INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        run_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        error TEXT,
+        after TEXT NOT NULL DEFAULT '[]',
+        elapsed REAL NOT NULL DEFAULT 0,
+        retry_of TEXT
+    );
+    INSERT INTO tasks_v4 SELECT seq, task_id, name, kind, params, duration, status, progress,
+        priority, created_at, run_at, started_at, finished_at, error, after, elapsed, retry_of
+        FROM tasks;
+    DROP TABLE tasks;
+    ALTER TABLE tasks_v4 RENAME TO tasks;
+    """,
 )
 
 COLUMNS = (
@@ -94,8 +123,8 @@ COLUMNS = (
     "elapsed",
     "retry_of",
 )
-_INSERT = f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_UPDATE = f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE task_id = ?"
+_INSERT = f"INSERT INTO tasks (seq, {', '.join(COLUMNS)}) VALUES (?{', ?' * len(COLUMNS)})"
+_UPDATE = f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE seq = ?"
 
 
 def _row(task: Task) -> tuple:
@@ -198,25 +227,26 @@ class Store:
     def close(self) -> None:
         self._conn.close()
 
-    def load_all(self) -> Iterator[Task]:
-        """Every task, oldest first."""
-        for row in self._conn.execute(f"SELECT {', '.join(COLUMNS)} FROM tasks ORDER BY seq"):
-            yield _task(row)
+    def load_all(self) -> Iterator[tuple[int, Task]]:
+        """Every task with its seq, oldest first."""
+        for row in self._conn.execute(f"SELECT seq, {', '.join(COLUMNS)} FROM tasks ORDER BY seq"):
+            yield row["seq"], _task(row)
 
-    def insert(self, task: Task) -> None:
-        self._write(_INSERT, _row(task))
+    def insert_many(self, rows: Iterable[tuple[int, Task]]) -> None:
+        """New tasks, each with the seq it is to be found by, in one transaction."""
+        self._write_many(_INSERT, [(seq, *_row(task)) for seq, task in rows])
 
-    def update(self, task: Task) -> None:
-        self._write(_UPDATE, (*_row(task)[1:], task.task_id))
+    def update(self, seq: int, task: Task) -> None:
+        self._write(_UPDATE, (*_row(task)[1:], seq))
 
-    def update_many(self, tasks: Iterable[Task]) -> None:
+    def update_many(self, rows: Iterable[tuple[int, Task]]) -> None:
         """Several changes in one transaction (batched progress, shutdown, recovery)."""
-        rows = [(*_row(t)[1:], t.task_id) for t in tasks]
-        if rows:
-            self._write_many(_UPDATE, rows)
+        params = [(*_row(task)[1:], seq) for seq, task in rows]
+        if params:
+            self._write_many(_UPDATE, params)
 
-    def delete(self, task_ids: Iterable[str]) -> None:
-        self._write_many("DELETE FROM tasks WHERE task_id = ?", [(i,) for i in task_ids])
+    def delete(self, seqs: Iterable[int]) -> None:
+        self._write_many("DELETE FROM tasks WHERE seq = ?", [(seq,) for seq in seqs])
 
     def load_settings(self) -> dict[str, object]:
         rows = self._conn.execute("SELECT key, value FROM settings")

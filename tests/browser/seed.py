@@ -52,7 +52,6 @@ def seed_history(db_path: Path, count: int) -> None:
     now = time.time()
     store = Store.open(db_path)
     try:
-        for i in range(count):
-            store.insert(history_task(i, now))
+        store.insert_many((i + 1, history_task(i, now)) for i in range(count))
     finally:
         store.close()

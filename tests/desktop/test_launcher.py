@@ -95,7 +95,7 @@ def test_closing_interrupts_running_tasks_joins_the_server_and_withdraws(
     assert not settings.instance_path.exists()
     store = Store.open(settings.db_path)
     try:
-        [task] = store.load_all()
+        [(_, task)] = store.load_all()
     finally:
         store.close()
     assert (task.task_id, task.status) == (added["id"], "interrupted")

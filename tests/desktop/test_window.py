@@ -146,7 +146,7 @@ def only_saved_task(home: Path) -> Task:
     """The one task in the data dir's database, read after the app has exited."""
     store = Store.open(home / "tasks.db")
     try:
-        [saved] = store.load_all()
+        [(_, saved)] = store.load_all()
     finally:
         store.close()
     return saved

@@ -98,11 +98,11 @@ def test_read_only_data_dir(tmp_path: Path, mounts: list[Path]) -> None:
 
 def fill(disk: Path) -> Path:
     filler = disk / "filler"
-    with filler.open("wb") as fh:
+    # Unbuffered: a buffered file keeps what did not fit and fails again when it is closed.
+    with filler.open("wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError:
             pass
     return filler
