@@ -64,8 +64,12 @@ async def _send(
         batch = await sub.next_batch()
         if sub.closed:
             return
-        for message in batch if batch is not None else [snapshot(hub, engine)]:
-            await asyncio.wait_for(websocket.send_text(message), send_timeout)
+        # One deadline per batch, not one per message: wait_for made a task and a timer for
+        # every message to every client (bench/). A client that has not taken a whole batch
+        # in time has stopped reading, and is dropped.
+        async with asyncio.timeout(send_timeout):
+            for message in batch if batch is not None else [snapshot(hub, engine)]:
+                await websocket.send_text(message)
 
 
 async def _read(websocket: WebSocket, sub: Subscription, engine: TaskEngine) -> None:
