@@ -26,6 +26,7 @@ RUNS: tuple[tuple[str, Scenario], ...] = (
     ("ours", scenarios.history),
     ("naive", scenarios.adds_watched),
     ("ours", scenarios.adds_watched),
+    ("ours", scenarios.adds_watched_plain),
     ("naive", scenarios.memory),
     ("ours", scenarios.memory),
 )
@@ -34,7 +35,7 @@ RUNS: tuple[tuple[str, Scenario], ...] = (
 # One burst of adds lasts 2-3 s, so its rate scatters from run to run more than any other
 # figure: these scenarios run `plan.repeats` times, each on a fresh server, and each of
 # their figures is the median.
-REPEATED = frozenset({scenarios.floor_adds, scenarios.adds_watched})
+REPEATED = frozenset({scenarios.floor_adds, scenarios.adds_watched, scenarios.adds_watched_plain})
 
 
 def run(plan: Plan, log: Callable[[str], None]) -> Results:

@@ -8,13 +8,27 @@ import sys
 
 from bench.procs import Server
 
+# What the dashboard asks for (BATCH_MS in web/static/js/live.js): clients that stand for
+# open dashboards ask for the same.
+DASHBOARD_BATCH_MS = 20
+
 
 class WsClients:
-    def __init__(self, server: Server, count: int) -> None:
+    """`batch_ms`: ask for batches (0: a frame per change, as a script that never asks)."""
+
+    def __init__(self, server: Server, count: int, batch_ms: float = DASHBOARD_BATCH_MS) -> None:
         self.count = count
         headers = [arg for k, v in server.headers.items() for arg in ("--header", f"{k}: {v}")]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.wsclients", str(server.port), str(count), *headers],
+            [
+                sys.executable,
+                "-m",
+                "bench.wsclients",
+                str(server.port),
+                str(count),
+                *headers,
+                f"--batch-ms={batch_ms}",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -38,13 +52,14 @@ class WsClients:
         """Count from here on (the snapshot is not a task change)."""
         self._ask("mark")
 
-    def bytes_per_message(self) -> float:
-        """Mean over clients of the bytes received per message since the mark."""
+    def bytes_per_change(self) -> float:
+        """Mean over clients of the bytes received per change since the mark (a batch
+        carries several changes; any other message is one)."""
         counts = self._ask("report")
-        pairs = [(b, m) for b, m in zip(counts["bytes"], counts["messages"], strict=True) if m]
+        pairs = [(b, c) for b, c in zip(counts["bytes"], counts["changes"], strict=True) if c]
         if not pairs:
             raise RuntimeError("no client received a message")
-        return sum(b / m for b, m in pairs) / len(pairs)
+        return sum(b / c for b, c in pairs) / len(pairs)
 
     def __enter__(self) -> WsClients:
         return self

@@ -8,6 +8,7 @@ answer, which is why the time from the request is reported too.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -49,8 +50,9 @@ class Inbox:
             await self.arrived.wait()
 
 
-async def delta_latency(server: Server, samples: int, seconds: float) -> Latencies:
-    """One add at a time, until `samples` were timed or `seconds` have passed."""
+async def delta_latency(server: Server, samples: int, seconds: float, batch_ms: float) -> Latencies:
+    """One add at a time, until `samples` were timed or `seconds` have passed. `batch_ms`:
+    the probe asks for batches, as the dashboard does (0: a frame per change)."""
     result = Latencies()
     inbox = Inbox()
     ws_url = server.url.replace("http", "ws", 1) + "/ws"
@@ -59,6 +61,8 @@ async def delta_latency(server: Server, samples: int, seconds: float) -> Latenci
         httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=30) as http,
     ):
         await ws.recv()  # the snapshot
+        if batch_ms:
+            await ws.send(json.dumps({"type": "batch", "ms": batch_ms}))
         reader = asyncio.create_task(inbox.fill(ws))
         try:
             deadline = time.perf_counter() + seconds

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.clients import WsClients
+from bench.clients import DASHBOARD_BATCH_MS, WsClients
 from bench.load import WrkResult, wrk
 from bench.probe import LIVE_TASK, delta_latency
 from bench.procs import Server, start
@@ -102,7 +102,7 @@ def wait_completed(server: Server, count: int, timeout: float = 120.0) -> None:
 def floor_adds(server: Server, plan: Plan) -> Figures:
     rate = add_tasks(server, plan, plan.tasks).rate
     # The floor sends nothing to WebSocket clients, so watching costs it nothing.
-    return {"add_rate": rate, "add_rate_watched": rate}
+    return {"add_rate": rate, "add_rate_watched": rate, "add_rate_watched_plain": rate}
 
 
 def history(server: Server, plan: Plan) -> Figures:
@@ -114,17 +114,23 @@ def history(server: Server, plan: Plan) -> Figures:
         if result.errors:
             raise RuntimeError(f"{server.kind}: GET {path} failed {result.errors} times")
         figures[name] = result.p50_ms
-    # The probe is the last of the `clients` clients.
+    # The probe is the last of the `clients` clients; all of them stand for open dashboards.
     with WsClients(server, plan.clients - 1) as watchers:
         watchers.mark()
-        latencies = asyncio.run(delta_latency(server, plan.probes, plan.probe_seconds))
+        probe = delta_latency(server, plan.probes, plan.probe_seconds, DASHBOARD_BATCH_MS)
+        latencies = asyncio.run(probe)
         time.sleep(0.5)  # let the watchers finish reading the last change
-        figures["bytes_per_change"] = watchers.bytes_per_message()
+        figures["bytes_per_change"] = watchers.bytes_per_change()
+        if server.kind == "naive":  # it has no batches: a plain client sees the same
+            plain = latencies
+        else:  # a script that never asks for batches: a frame per change
+            plain = asyncio.run(delta_latency(server, plan.probes, plan.probe_seconds, 0))
     answer, request = latencies.after_answer_ms, latencies.after_request_ms
     figures["latency_samples"] = len(answer)
     figures["latency_p50"] = percentile(answer, 50)
     figures["latency_p99"] = percentile(answer, 99)
     figures["request_latency_p99"] = percentile(request, 99)
+    figures["latency_plain_p99"] = percentile(plain.after_answer_ms, 99)
     ids = task_ids(server, "running")[: plan.cancels]
     cancels = [json.dumps({"task_id": i}) for i in ids]
     result = wrk(server, "POST", "/tasks/cancel", bodies=cancels, limit=len(ids), seconds=300)
@@ -135,11 +141,18 @@ def history(server: Server, plan: Plan) -> Figures:
 
 
 def adds_watched(server: Server, plan: Plan) -> Figures:
-    """Adds while `clients` WebSocket clients watch every change."""
+    """Adds while `clients` dashboards watch every change."""
     bound = plan.naive_seconds if server.kind == "naive" else 300.0
     with WsClients(server, plan.clients):
         result = add_tasks(server, plan, plan.tasks, seconds=bound)
     return {"add_rate_watched": result.rate, "added_watched": result.requests}
+
+
+def adds_watched_plain(server: Server, plan: Plan) -> Figures:
+    """Adds while `clients` scripts watch, each taking a frame per change."""
+    with WsClients(server, plan.clients, batch_ms=0):
+        result = add_tasks(server, plan, plan.tasks)
+    return {"add_rate_watched_plain": result.rate}
 
 
 def memory(server: Server, plan: Plan) -> Figures:

@@ -1,12 +1,14 @@
-"""`python -m bench.wsclients PORT N [--header 'K: V']`: N WebSocket clients that count bytes.
+"""`python -m bench.wsclients PORT N [--header 'K: V'] [--batch-ms MS]`: N WebSocket clients
+that count bytes.
 
 Its own process, so the clients never share a GIL with the server or the harness. The
 clients speak just enough WebSocket to count: a handshake, then frame headers are parsed
 to count messages while payloads are skipped unread (the naive baseline sends megabytes per
-change). Commands on stdin, one JSON answer per line on stdout:
+change). With --batch-ms they ask for batches, as the dashboard does, and read each batch to
+count the changes in it. Commands on stdin, one JSON answer per line on stdout:
   (start)  -> {"ready": true} once every client has its first message (the snapshot)
   mark     -> counting restarts from zero
-  report   -> {"bytes": [...], "messages": [...]} per client since the last mark
+  report   -> {"bytes": [...], "messages": [...], "changes": [...]} per client since the mark
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ import threading
 from collections.abc import Sequence
 
 PING, PONG = 0x9, 0xA
+TEXT = 0x1
+BATCH = b'{"type":"batch"'
+MAX_BATCH_FRAME = 1 << 22
 
 
 class Client:
-    def __init__(self, port: int, headers: Sequence[str]) -> None:
+    def __init__(self, port: int, headers: Sequence[str], batch_ms: float = 0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
@@ -47,14 +52,19 @@ class Client:
         head, _, rest = answer.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(f"handshake refused: {head.splitlines()[0]!r}")
+        self.batching = batch_ms > 0
+        if self.batching:
+            self._send_frame(TEXT, json.dumps({"type": "batch", "ms": batch_ms}).encode())
         self.sock.setblocking(False)
         self.buf = b""  # an incomplete frame header
         self.skip = 0  # payload bytes of the current frame still to come
-        self.control: bytes | None = None  # a control frame's payload is read, not skipped
+        # A control frame's payload is read, not skipped; so is a data frame while batching.
+        self.payload: bytes | None = None
         self.opcode, self.fin = 0, True
         self.total_messages = 0
         self.bytes = 0
         self.messages = 0
+        self.changes = 0
         self.feed(rest)
 
     def feed(self, data: bytes) -> None:
@@ -65,8 +75,8 @@ class Client:
         while pos < len(data):
             if self.skip:
                 taken = min(self.skip, len(data) - pos)
-                if self.control is not None:
-                    self.control += data[pos : pos + taken]
+                if self.payload is not None:
+                    self.payload += data[pos : pos + taken]
                 self.skip -= taken
                 pos += taken
                 if not self.skip:
@@ -78,24 +88,36 @@ class Client:
                 return
             size, self.skip, self.opcode, self.fin = header
             pos += size
-            self.control = b"" if self.opcode >= 0x8 else None
+            read = self.opcode >= 0x8 or (self.batching and self.skip <= MAX_BATCH_FRAME)
+            self.payload = b"" if read else None
             if not self.skip:
                 self._frame_done()
 
     def _frame_done(self) -> None:
         if self.opcode == PING:
-            self._send_pong(self.control or b"")
+            self._send_pong(self.payload or b"")
         elif self.opcode < 0x8 and self.fin:
             self.total_messages += 1
             self.messages += 1
-        self.control = None
+            self.changes += self._changes_in(self.payload)
+        self.payload = None
+
+    @staticmethod
+    def _changes_in(payload: bytes | None) -> int:
+        if payload is None or not payload.startswith(BATCH):
+            return 1
+        return len(json.loads(payload)["messages"])
 
     def _send_pong(self, payload: bytes) -> None:
-        # Client frames must be masked; an all-zero mask leaves the payload as it is.
-        frame = bytes([0x80 | PONG, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
         self.sock.setblocking(True)
-        self.sock.sendall(frame)
+        self._send_frame(PONG, payload)
         self.sock.setblocking(False)
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        """One short frame (< 126 bytes). Client frames must be masked; an all-zero mask
+        leaves the payload as it is."""
+        frame = bytes([0x80 | opcode, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+        self.sock.sendall(frame)
 
 
 def parse_header(data: bytes, pos: int) -> tuple[int, int, int, bool] | None:
@@ -138,20 +160,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("count", type=int)
     parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--batch-ms", type=float, default=0, help="ask for batches, as the page")
     args = parser.parse_args(argv)
-    clients = [Client(args.port, args.header) for _ in range(args.count)]
+    clients = [Client(args.port, args.header, args.batch_ms) for _ in range(args.count)]
     lock = threading.Lock()
     threading.Thread(target=serve_forever, args=(clients, lock), daemon=True).start()
     for line in sys.stdin:
         with lock:
             if line.strip() == "mark":
                 for c in clients:
-                    c.bytes = c.messages = 0
+                    c.bytes = c.messages = c.changes = 0
                 answer: dict[str, object] = {"marked": True}
             else:
                 answer = {
                     "bytes": [c.bytes for c in clients],
                     "messages": [c.messages for c in clients],
+                    "changes": [c.changes for c in clients],
                 }
         print(json.dumps(answer), flush=True)
 

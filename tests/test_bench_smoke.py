@@ -4,6 +4,7 @@ they belong in the benchmark's table, not in assertions."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.clients import DASHBOARD_BATCH_MS
 from bench.report import rows
 from bench.scenarios import QUICK
 
@@ -34,3 +36,8 @@ def test_quick_bench_runs_and_prints_every_figure(tmp_path: Path) -> None:
     for row in rows(QUICK):
         assert results["ours"][row.key] >= 0
         assert results[row.baseline][row.key] >= 0
+
+
+def test_bench_dashboards_ask_for_what_the_page_asks_for() -> None:
+    live_js = (ROOT / "web" / "static" / "js" / "live.js").read_text()
+    assert re.search(r"const BATCH_MS = (\d+);", live_js)[1] == str(DASHBOARD_BATCH_MS)  # type: ignore[index]

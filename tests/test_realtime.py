@@ -95,6 +95,49 @@ def test_history_survives_a_restart(live_server: LiveServer) -> None:
         assert http.get("/tasks/status").json()["total"] == 3
 
 
+def requests_applied(ws: ClientConnection) -> None:
+    """Wait until the server has handled every request sent so far: requests are handled in
+    order, so the error for a junk one comes after them."""
+    ws.send("junk")
+    wait_for(ws, lambda m: m["type"] == "error")
+
+
+def test_a_client_may_take_its_messages_in_batches(live_server: LiveServer) -> None:
+    with live_server.client() as http, open_ws(live_server) as ws:
+        next_message(ws)
+        http.post("/queue/pause")
+        ids = [http.post("/tasks/add", json={"duration": 60}).json()["task_id"] for _ in range(3)]
+        wait_for(ws, is_task(ids[-1], "queued"))
+        ws.send(json.dumps({"type": "batch", "ms": 50}))
+        requests_applied(ws)
+        http.post("/queue/resume")  # one request, four changes: the queue and three starts
+        batch = next_message(ws)
+        assert batch["type"] == "batch"
+        kinds = [(m["type"], m.get("task", {}).get("task_id")) for m in batch["messages"]]
+        assert sorted(kinds, key=str) == sorted(
+            [("settings", None)] + [("task", i) for i in ids], key=str
+        )
+        seqs = [m["seq"] for m in batch["messages"]]
+        assert seqs == sorted(seqs), "messages keep their order inside a batch"
+        # Back to one frame per message.
+        ws.send(json.dumps({"type": "batch", "ms": 0}))
+        requests_applied(ws)
+        for task_id in ids[:2]:
+            http.post("/tasks/cancel", json={"task_id": task_id})
+        assert [next_message(ws)["type"] for _ in ids[:2]] == ["task", "task"]
+
+
+@pytest.mark.parametrize("ms", [-1, 1001, "20", True, None, [20]])
+def test_a_bad_batch_request_is_explained(live_server: LiveServer, ms: object) -> None:
+    with open_ws(live_server) as ws:
+        next_message(ws)
+        ws.send(json.dumps({"type": "batch", "ms": ms}))
+        assert next_message(ws) == {
+            "type": "error",
+            "detail": "batch ms must be a number of milliseconds from 0 to 1000",
+        }
+
+
 @pytest.fixture
 def small_backlog(settings: Settings) -> Settings:
     return replace(settings, ws_max_pending=20)

@@ -5,6 +5,12 @@ per task (a newer change of the same task replaces the older one, which also coa
 progress), so a slow client's backlog is bounded by the number of distinct tasks that
 changed; past `max_pending` it is cleared and the client gets a fresh snapshot instead.
 
+A client may ask for its messages in batches: after each frame the sender waits a few
+milliseconds, and what gathered meanwhile goes out as one `batch` message. Every message
+still means what it means alone; only the framing changes. Ten dashboards watching a burst
+of adds cost the server ten frames per change without it, which is more than the adds
+themselves (bench/).
+
 A client may also follow the logs of a few tasks. Log text waits in a per-task backlog
 capped in bytes; past the cap the client is told which byte range it missed (a "gap")
 and fetches that part from the REST API instead.
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 
 MAX_FOLLOWED = 16
 MAX_TELLS = 16
+MAX_BATCH_MS = 1000
 LOG_BACKLOG_BYTES = 256 * 1024
 
 
@@ -61,6 +68,7 @@ class Subscription:
         self.following: dict[str, LogBacklog] = {}
         self._told = itertools.count()
         self._untold = 0  # tell() messages waiting to be sent
+        self.batch_seconds = 0.0  # 0: each message in a frame of its own, as it comes
 
     def offer(self, task_id: str, message: str) -> None:
         if self.needs_snapshot:
@@ -80,6 +88,12 @@ class Subscription:
         self._untold += 1
         self._pending[f"tell:{next(self._told)}"] = message
         self._ready.set()
+
+    def frames(self, batch: list[str]) -> list[str]:
+        """The text of each frame that carries `batch` to this client."""
+        if not self.batch_seconds or len(batch) < 2:
+            return batch
+        return ['{"type":"batch","messages":[' + ",".join(batch) + "]}"]
 
     def follow(self, task_id: str, log_end: int) -> None:
         """Start streaming a task's log from `log_end` (older text comes from REST)."""

@@ -1,8 +1,9 @@
 """The /ws endpoint: a snapshot, then one delta per task change, from the hub.
 
 Clients may send {"type": "follow", "task_id": ...} to stream a task's log (and
-{"type": "unfollow", ...} to stop); anything else gets an error message back and is
-otherwise ignored.
+{"type": "unfollow", ...} to stop), and {"type": "batch", "ms": n} to get what gathers
+within n ms as one {"type": "batch", "messages": [...]} (0: one message per frame again);
+anything else gets an error message back and is otherwise ignored.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from web.realtime import Hub, Subscription
+from web.realtime import MAX_BATCH_MS, Hub, Subscription
 from web.tasks.engine import TaskEngine, TaskNotFound
 
 router = APIRouter()
@@ -68,8 +69,12 @@ async def _send(
         # every message to every client (bench/). A client that has not taken a whole batch
         # in time has stopped reading, and is dropped.
         async with asyncio.timeout(send_timeout):
-            for message in batch if batch is not None else [snapshot(hub, engine)]:
-                await websocket.send_text(message)
+            for frame in [snapshot(hub, engine)] if batch is None else sub.frames(batch):
+                await websocket.send_text(frame)
+        if sub.batch_seconds:
+            # The first change after a quiet spell goes out at once; what follows it within
+            # the window waits and goes out together.
+            await asyncio.sleep(sub.batch_seconds)
 
 
 async def _read(websocket: WebSocket, sub: Subscription, engine: TaskEngine) -> None:
@@ -87,17 +92,27 @@ def _handle(text: str | None, sub: Subscription, engine: TaskEngine) -> str | No
     """Apply one client request; returns what was wrong with it, if anything."""
     try:
         request = json.loads(text or "")
-        kind, task_id = request["type"], request["task_id"]
+        kind = request["type"]
+        if kind == "batch":
+            return _batch(request["ms"], sub)
+        task_id = request["task_id"]
     except (ValueError, KeyError, TypeError):
-        return 'send JSON like {"type": "follow", "task_id": "..."}'
+        return 'send JSON like {"type": "follow", "task_id": "..."} or {"type": "batch", "ms": 20}'
     if kind == "unfollow":
         sub.unfollow(str(task_id))
         return None
     if kind != "follow":
-        return f"unknown request type {kind!r}; use follow or unfollow"
+        return f"unknown request type {kind!r}; use follow, unfollow or batch"
     try:
         engine.get(str(task_id))
         sub.follow(task_id, engine.logs.end(task_id))
     except (TaskNotFound, ValueError) as exc:
         return str(exc)
+    return None
+
+
+def _batch(ms: object, sub: Subscription) -> str | None:
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms <= MAX_BATCH_MS:
+        return f"batch ms must be a number of milliseconds from 0 to {MAX_BATCH_MS}"
+    sub.batch_seconds = ms / 1000
     return None

@@ -93,6 +93,24 @@ def test_task_added_with_the_api_appears_without_reload(
     expect(page.locator("[data-status=running] [data-count]")).to_have_text("1")
 
 
+def test_a_burst_of_changes_arrives_batched_and_all_shows(
+    live_server: LiveServer, open_dashboard: OpenDashboard
+):
+    page = open_dashboard(live_server)
+    hub = live_server.thread.app.state.hub  # type: ignore[union-attr]
+    [subscription] = hub._subscribers
+    assert subscription.batch_seconds > 0, "the page asks for its messages in batches"
+    with live_server.client() as client:
+        client.post("/queue/pause")
+        for i in range(5):
+            client.post("/tasks/add", json={"duration": 300, "name": f"Burst {i}"})
+        expect(page.locator("[data-status=queued] [data-count]")).to_have_text("5")
+        client.post("/queue/resume")  # six changes at once: one batch
+    for i in range(5):
+        expect(status_of(row_named(page, f"Burst {i}"))).to_have_text("Running")
+    expect(page.locator("[data-status=running] [data-count]")).to_have_text("5")
+
+
 def test_paused_and_resumed_tasks_follow_the_server(
     live_server: LiveServer, open_dashboard: OpenDashboard
 ):
