@@ -14,10 +14,18 @@ DASHBOARD_BATCH_MS = 20
 
 
 class WsClients:
-    """`batch_ms`: ask for batches (0: a frame per change, as a script that never asks)."""
+    """`batch_ms`: ask for batches (0: a frame per change, as a script that never asks).
+    `count_changes`: read the batches, for bytes_per_change()."""
 
-    def __init__(self, server: Server, count: int, batch_ms: float = DASHBOARD_BATCH_MS) -> None:
+    def __init__(
+        self,
+        server: Server,
+        count: int,
+        batch_ms: float = DASHBOARD_BATCH_MS,
+        count_changes: bool = False,
+    ) -> None:
         self.count = count
+        self.exact = count_changes or not batch_ms  # without batches, a message is a change
         headers = [arg for k, v in server.headers.items() for arg in ("--header", f"{k}: {v}")]
         self.proc = subprocess.Popen(
             [
@@ -28,6 +36,7 @@ class WsClients:
                 str(count),
                 *headers,
                 f"--batch-ms={batch_ms}",
+                *(["--count-changes"] if count_changes else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -54,7 +63,9 @@ class WsClients:
 
     def bytes_per_change(self) -> float:
         """Mean over clients of the bytes received per change since the mark (a batch
-        carries several changes; any other message is one)."""
+        carries several changes; any other message is one). Needs count_changes."""
+        if not self.exact:
+            raise RuntimeError("bytes per change needs count_changes when batching")
         counts = self._ask("report")
         pairs = [(b, c) for b, c in zip(counts["bytes"], counts["changes"], strict=True) if c]
         if not pairs:

@@ -115,7 +115,7 @@ def history(server: Server, plan: Plan) -> Figures:
             raise RuntimeError(f"{server.kind}: GET {path} failed {result.errors} times")
         figures[name] = result.p50_ms
     # The probe is the last of the `clients` clients; all of them stand for open dashboards.
-    with WsClients(server, plan.clients - 1) as watchers:
+    with WsClients(server, plan.clients - 1, count_changes=True) as watchers:
         watchers.mark()
         probe = delta_latency(server, plan.probes, plan.probe_seconds, DASHBOARD_BATCH_MS)
         latencies = asyncio.run(probe)

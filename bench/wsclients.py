@@ -1,11 +1,13 @@
-"""`python -m bench.wsclients PORT N [--header 'K: V'] [--batch-ms MS]`: N WebSocket clients
-that count bytes.
+"""`python -m bench.wsclients PORT N [--header 'K: V'] [--batch-ms MS [--count-changes]]`: N
+WebSocket clients that count bytes.
 
 Its own process, so the clients never share a GIL with the server or the harness. The
 clients speak just enough WebSocket to count: a handshake, then frame headers are parsed
 to count messages while payloads are skipped unread (the naive baseline sends megabytes per
-change). With --batch-ms they ask for batches, as the dashboard does, and read each batch to
-count the changes in it. Commands on stdin, one JSON answer per line on stdout:
+change). With --batch-ms they ask for batches, as the dashboard does; with --count-changes
+as well, they read each batch to count the changes in it (only where that figure is
+wanted: parsing costs CPU on the machine the server shares). Commands on stdin, one JSON
+answer per line on stdout:
   (start)  -> {"ready": true} once every client has its first message (the snapshot)
   mark     -> counting restarts from zero
   report   -> {"bytes": [...], "messages": [...], "changes": [...]} per client since the mark
@@ -30,7 +32,9 @@ MAX_BATCH_FRAME = 1 << 22
 
 
 class Client:
-    def __init__(self, port: int, headers: Sequence[str], batch_ms: float = 0) -> None:
+    def __init__(
+        self, port: int, headers: Sequence[str], batch_ms: float = 0, count_changes: bool = False
+    ) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
@@ -52,13 +56,13 @@ class Client:
         head, _, rest = answer.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(f"handshake refused: {head.splitlines()[0]!r}")
-        self.batching = batch_ms > 0
-        if self.batching:
+        if batch_ms > 0:
             self._send_frame(TEXT, json.dumps({"type": "batch", "ms": batch_ms}).encode())
+        self.count_changes = batch_ms > 0 and count_changes
         self.sock.setblocking(False)
         self.buf = b""  # an incomplete frame header
         self.skip = 0  # payload bytes of the current frame still to come
-        # A control frame's payload is read, not skipped; so is a data frame while batching.
+        # A control frame's payload is read, not skipped; so is a batch, to count its changes.
         self.payload: bytes | None = None
         self.opcode, self.fin = 0, True
         self.total_messages = 0
@@ -88,7 +92,7 @@ class Client:
                 return
             size, self.skip, self.opcode, self.fin = header
             pos += size
-            read = self.opcode >= 0x8 or (self.batching and self.skip <= MAX_BATCH_FRAME)
+            read = self.opcode >= 0x8 or (self.count_changes and self.skip <= MAX_BATCH_FRAME)
             self.payload = b"" if read else None
             if not self.skip:
                 self._frame_done()
@@ -161,8 +165,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("count", type=int)
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--batch-ms", type=float, default=0, help="ask for batches, as the page")
+    parser.add_argument("--count-changes", action="store_true", help="count inside batches")
     args = parser.parse_args(argv)
-    clients = [Client(args.port, args.header, args.batch_ms) for _ in range(args.count)]
+    clients = [
+        Client(args.port, args.header, args.batch_ms, args.count_changes) for _ in range(args.count)
+    ]
     lock = threading.Lock()
     threading.Thread(target=serve_forever, args=(clients, lock), daemon=True).start()
     for line in sys.stdin:
