@@ -28,7 +28,7 @@ from collections.abc import Sequence
 PING, PONG = 0x9, 0xA
 TEXT = 0x1
 BATCH = b'{"type":"batch"'
-MAX_BATCH_FRAME = 1 << 22
+MAX_BATCH_FRAME = 1 << 22  # batches are tens of KB; what is bigger (a naive whole list) is one
 
 
 class Client:
