@@ -13,7 +13,7 @@ import pytest
 from tests.engine_rig import Rig, build
 from web.clock import ManualClock, settle
 from web.store import StoreError
-from web.tasks.engine import InvalidTask, NewTask, TaskNotFound
+from web.tasks.engine import InvalidTask, NewTask, QueueSettings, TaskEngine, TaskNotFound
 from web.tasks.model import IllegalTransition, TaskStatus
 
 pytestmark = pytest.mark.anyio
@@ -323,6 +323,66 @@ async def test_a_group_that_cannot_be_stored_changes_nothing(
     monkeypatch.undo()
     task = await rig.engine.add(NewTask(duration=5))
     assert task.status is S.RUNNING and rig.stored(task.task_id)["status"] == "running"
+
+
+def hold_group(engine: TaskEngine) -> Callable[[], None]:
+    """Until the returned function is called, every add staged stays in one open group."""
+    engine._apply_staged = lambda: None  # type: ignore[method-assign]
+
+    def apply() -> None:
+        del engine._apply_staged
+        engine._apply_staged()
+
+    return apply
+
+
+async def test_a_group_never_starts_more_than_the_limit(rig: Rig) -> None:
+    rig.engine.configure(QueueSettings(max_concurrent=1))
+    first = await rig.engine.add(NewTask(duration=1, name="first"))
+    apply = hold_group(rig.engine)
+    after_it = asyncio.create_task(rig.engine.add(NewTask(duration=5, after=(first.task_id,))))
+    await settle()
+    await rig.clock.advance(1.1)  # `first` ends while the next add waits in its group
+    free = asyncio.create_task(rig.engine.add(NewTask(duration=5)))
+    await settle()  # it found the slot free: it will run at once
+    apply()
+    waited, ran = await asyncio.gather(after_it, free)
+    assert (ran.status, waited.status) == (S.RUNNING, S.QUEUED)
+    assert rig.engine.counts()["running"] == 1
+
+
+async def test_once_a_group_is_stored_its_adds_succeed_even_if_the_queue_cannot_move(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.engine.configure(QueueSettings(max_concurrent=1))
+    first = await rig.engine.add(NewTask(duration=5, name="first"))
+    apply = hold_group(rig.engine)
+    waiting = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="waiting")))
+    await settle()
+    rig.engine.cancel(first.task_id)  # frees the slot before the group is applied
+
+    def refuse(*_row: object) -> None:
+        raise StoreError("task database: database is locked")
+
+    monkeypatch.setattr(rig.store, "update", refuse)  # so starting `waiting` fails
+    apply()
+    task = await waiting  # stored: it answers, as the task it is
+    assert task.status is S.QUEUED and rig.stored(task.task_id)["status"] == "queued"
+    assert task.task_id not in rig.engine._runners
+    monkeypatch.undo()
+    await rig.engine.add(NewTask(duration=5))  # the next change moves the queue on
+    assert rig.engine.get(task.task_id).status is S.RUNNING
+
+
+async def test_clearing_keeps_what_a_staged_task_runs_after(rig: Rig) -> None:
+    first = await rig.engine.add(NewTask(duration=1))
+    apply = hold_group(rig.engine)
+    await rig.clock.advance(1.1)
+    later = asyncio.create_task(rig.engine.add(NewTask(duration=1, after=(first.task_id,))))
+    await settle()
+    assert rig.engine.clear_finished() == []
+    apply()
+    assert (await later).status is S.RUNNING
 
 
 async def test_an_add_whose_caller_gave_up_still_counts(rig: Rig) -> None:

@@ -75,7 +75,8 @@ def test_rows_are_changed_and_deleted_by_seq(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
     store.insert_many([(1, task("a")), (2, task("b")), (3, task("c"))])
     store.update(2, task("b", TaskStatus.CANCELLED))
-    store.delete([1, 3])
+    store.update(2, task("a", TaskStatus.FAILED))  # not the task of that row: no change
+    store.delete([(1, "a"), (3, "c"), (2, "c")])
     assert [(seq, t) for seq, t in store.load_all()] == [(2, task("b", TaskStatus.CANCELLED))]
     store.close()
 

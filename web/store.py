@@ -76,7 +76,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # The same without UNIQUE on task_id: keeping an index of random ids cost more than
     # the insert itself (bench/). Rows are found by seq instead, which the engine (the
-    # only writer) hands out and keeps for every task.
+    # only writer) hands out and keeps for every task; writes check the task_id too.
     """
     CREATE TABLE tasks_v4 (
         seq INTEGER PRIMARY KEY,
@@ -124,7 +124,9 @@ COLUMNS = (
     "retry_of",
 )
 _INSERT = f"INSERT INTO tasks (seq, {', '.join(COLUMNS)}) VALUES (?{', ?' * len(COLUMNS)})"
-_UPDATE = f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE seq = ?"
+_UPDATE = (
+    f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE seq = ? AND task_id = ?"
+)
 
 
 def _row(task: Task) -> tuple:
@@ -237,16 +239,17 @@ class Store:
         self._write_many(_INSERT, [(seq, *_row(task)) for seq, task in rows])
 
     def update(self, seq: int, task: Task) -> None:
-        self._write(_UPDATE, (*_row(task)[1:], seq))
+        self._write(_UPDATE, (*_row(task)[1:], seq, task.task_id))
 
     def update_many(self, rows: Iterable[tuple[int, Task]]) -> None:
         """Several changes in one transaction (batched progress, shutdown, recovery)."""
-        params = [(*_row(task)[1:], seq) for seq, task in rows]
+        params = [(*_row(task)[1:], seq, task.task_id) for seq, task in rows]
         if params:
             self._write_many(_UPDATE, params)
 
-    def delete(self, seqs: Iterable[int]) -> None:
-        self._write_many("DELETE FROM tasks WHERE seq = ?", [(seq,) for seq in seqs])
+    def delete(self, rows: Iterable[tuple[int, str]]) -> None:
+        """The rows of these (seq, task_id)."""
+        self._write_many("DELETE FROM tasks WHERE seq = ? AND task_id = ?", list(rows))
 
     def load_settings(self) -> dict[str, object]:
         rows = self._conn.execute("SELECT key, value FROM settings")

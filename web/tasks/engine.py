@@ -5,12 +5,13 @@ Task, the store commits it, the in-memory index takes it, and only then the hub 
 it (persist, then publish). The engine owns every asyncio task it starts (runners,
 start-time waits, the progress flusher) and cancels and awaits all of them in stop().
 
-New tasks are committed in groups: add() stages its task, and every add staged during one
-turn of the event loop is inserted in one transaction at the end of that turn; only then
-do the tasks enter the index, go out to clients and start, and only then do the adds
-answer. A commit per add cost a fifth of the add path (bench/). A staged task is nowhere
-but in the staging list: if its group cannot be written, every add of the group fails
-and nothing else has changed.
+New tasks are committed in groups: add() stages its task, and the adds staged while the
+loop works through its ready callbacks are inserted in one transaction by a callback queued
+behind them; only then do the tasks enter the index, go out to clients and start, and
+only then do the adds answer. A commit per add cost a fifth of the add path (bench/). A
+staged task is nowhere but in the staging list: if its group cannot be written, every add
+of the group fails and nothing else has changed. Once it is written, every add of the
+group succeeds, whatever happens to the follow-up writes (a dependency's outcome, a start).
 """
 
 from __future__ import annotations
@@ -338,11 +339,12 @@ class TaskEngine:
 
     def clear_finished(self) -> list[str]:
         """Forget every finished task that no waiting task still runs after; returns the ids."""
-        needed = {d for t in self._tasks.values() if not t.status.is_final for d in t.after}
+        waiting = itertools.chain((t for _, t in self._staged), self._tasks.values())
+        needed = {d for t in waiting if not t.status.is_final for d in t.after}
         ids = [
             t.task_id for t in self._tasks.values() if t.status.is_final and t.task_id not in needed
         ]
-        self._store.delete(self._order[i] for i in ids)
+        self._store.delete((self._order[i], i) for i in ids)
         for task_id in ids:
             self._counts[self._tasks.pop(task_id).status] -= 1
             del self._json[task_id]
@@ -443,8 +445,9 @@ class TaskEngine:
     def _stage(self, task: Task) -> asyncio.Future[None]:
         """Queue a new task for the group commit; the future is done once it is applied."""
         if self._staged_applied is None:
-            self._staged_applied = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._apply_staged)
+            loop = asyncio.get_running_loop()
+            self._staged_applied = loop.create_future()
+            loop.call_soon(self._apply_staged)
         self._staged.append((next(self._submitted), task))
         self._staged_counts[task.status] += 1
         return self._staged_applied
@@ -458,17 +461,18 @@ class TaskEngine:
         self._staged_counts.clear()
         try:
             self._store.insert_many(staged)
-            for seq, task in staged:
-                self._publish(task, seq)
-                if task.status is S.RUNNING:
-                    self._launch(task)
-                elif task.status is S.SCHEDULED:
-                    self._release_if_ready(task.task_id)
-            self._dispatch()
-        except Exception as exc:  # the adds answer with it (StoreError: 503)
+        except Exception as exc:  # every add of the group answers with it (StoreError: 503)
             applied.set_exception(exc)
-        else:
-            applied.set_result(None)
+            applied.exception()  # retrieved: adds whose callers gave up need not hear of it
+            return
+        # Every task of the group is indexed (so its slot counts) before anything else moves.
+        for seq, task in staged:
+            self._publish(task, seq)
+        for _, task in staged:
+            if task.status is S.RUNNING:
+                self._launch(task)
+        applied.set_result(None)
+        self._move_on(*(t.task_id for _, t in staged if t.status is S.SCHEDULED))
 
     def _save_queue(self, settings: QueueSettings) -> None:
         self._store.save_settings(
@@ -542,7 +546,18 @@ class TaskEngine:
     async def _wait_for_start(self, task_id: str, run_at: float) -> None:
         await self._clock.sleep(run_at - self._clock.now())
         self._timers.pop(task_id, None)  # done waiting: _release may start a new wait
-        self._release_if_ready(task_id)
+        self._move_on(task_id)
+
+    def _move_on(self, *scheduled: str) -> None:
+        """Release what may be released and start what may start, after a change nobody
+        waits on (new tasks stored, a start time reached, a run ended). A database that
+        refuses those writes leaves each task as it was, in memory and on disk, until the
+        next change moves the queue on; the error goes to the log, not to a task nobody
+        awaits."""
+        try:
+            self._release_if_ready(*scheduled)  # and dispatches
+        except StoreError:
+            log.exception("could not move the queue on")
 
     # -- running ---------------------------------------------------------------------------
 
@@ -602,7 +617,7 @@ class TaskEngine:
             self._finish(task.task_id, S.COMPLETED, progress=1.0)
         finally:
             self.logs.close(task.task_id)
-            self._dispatch()
+            self._move_on()
 
     def _finish(self, task_id: str, status: TaskStatus, **changes: object) -> None:
         task = self._tasks[task_id]
