@@ -107,7 +107,8 @@ def test_task_json_has_the_contract_keys_and_iso_times() -> None:
     assert '"name":"Café ☕ \\"q\\""'.encode() in named.to_json(), "UTF-8 as it is"
 
 
-times = st.none() | st.floats(min_value=0, max_value=4e9)
+# From year 1 to year 9999: run_at may be any time datetime can hold.
+times = st.none() | st.floats(min_value=-62_135_596_800, max_value=253_402_300_000)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
@@ -142,7 +143,11 @@ def test_task_json_is_the_contract_object_whatever_it_holds(
 
 
 @pytest.mark.parametrize(
-    "ts", [0.0, 1e-7, 1.0000004, 1.9995, 1.9999996, 1_800_000_000.9999995, 1_700_000_000.0004999]
+    "ts",
+    [
+        *(0.0, 1e-7, 1.0000004, 1.9995, 1.9999996, 1_800_000_000.9999995, 1_700_000_000.0004999),
+        *(-1e-7, -0.9995, -30_610_224_000.25, -62_135_596_800.0),  # before 1970, years < 1000
+    ],
 )
 def test_times_round_like_datetime_at_the_edges(ts: float) -> None:
     task = dataclasses.replace(make(S.COMPLETED), finished_at=ts)

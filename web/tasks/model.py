@@ -82,7 +82,7 @@ def iso(ts: float | None) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def _second(whole: int) -> str:
-    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return datetime.fromtimestamp(whole, UTC).isoformat()[:19]  # (strftime's %Y: "999")
 
 
 class _Encoders(NamedTuple):
