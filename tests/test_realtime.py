@@ -127,11 +127,11 @@ def test_a_client_may_take_its_messages_in_batches(live_server: LiveServer) -> N
         assert [next_message(ws)["type"] for _ in ids[:2]] == ["task", "task"]
 
 
-@pytest.mark.parametrize("ms", [-1, 1001, "20", True, None, [20]])
+@pytest.mark.parametrize("ms", [-1, 1001, "20", True, None, [20], "missing"])
 def test_a_bad_batch_request_is_explained(live_server: LiveServer, ms: object) -> None:
     with open_ws(live_server) as ws:
         next_message(ws)
-        ws.send(json.dumps({"type": "batch", "ms": ms}))
+        ws.send(json.dumps({"type": "batch"} if ms == "missing" else {"type": "batch", "ms": ms}))
         assert next_message(ws) == {
             "type": "error",
             "detail": "batch ms must be a number of milliseconds from 0 to 1000",
@@ -180,6 +180,19 @@ def test_overflowing_subscription_asks_for_a_snapshot() -> None:
         hub.publish("t9", '{"x":1}')
         batch = await sub.next_batch()
         assert batch == ['{"type":"task","seq":9,"task":{"x":1}}']
+
+    asyncio.run(scenario())
+
+
+def test_a_closed_subscription_stops_waiting_for_its_next_batch() -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        sub = Hub().subscribe()
+        pausing = asyncio.create_task(sub.pause(60))
+        await asyncio.sleep(0)
+        sub.close()
+        await asyncio.wait_for(pausing, 5)  # at once, not after the minute
 
     asyncio.run(scenario())
 

@@ -19,6 +19,7 @@ and fetches that part from the REST API instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class Subscription:
         self._ready = asyncio.Event()
         self.needs_snapshot = False
         self.closed = False
+        self._closing = asyncio.Event()
         self.following: dict[str, LogBacklog] = {}
         self._told = itertools.count()
         self._untold = 0  # tell() messages waiting to be sent
@@ -132,8 +134,15 @@ class Subscription:
         batch += [b.message(t) for t, b in self.following.items() if b.has_news]
         return batch
 
+    async def pause(self, seconds: float) -> None:
+        """Wait `seconds` (while a batch gathers), or until the subscription is closed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+
     def close(self) -> None:
         self.closed = True
+        self._closing.set()
         self._ready.set()
 
 

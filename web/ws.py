@@ -61,20 +61,21 @@ _GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
 async def _send(
     websocket: WebSocket, sub: Subscription, hub: Hub, engine: TaskEngine, send_timeout: float
 ) -> None:
+    loop = asyncio.get_running_loop()
     while not sub.closed:
         batch = await sub.next_batch()
         if sub.closed:
             return
-        # One deadline per batch, not one per message: wait_for made a task and a timer for
-        # every message to every client (bench/). A client that has not taken a whole batch
-        # in time has stopped reading, and is dropped.
-        async with asyncio.timeout(send_timeout):
+        # Each frame has `send_timeout` to go out, or the client has stopped reading and is
+        # dropped: one deadline moved along, not wait_for's task and timer per frame (bench/).
+        async with asyncio.timeout(None) as deadline:
             for frame in [snapshot(hub, engine)] if batch is None else sub.frames(batch):
+                deadline.reschedule(loop.time() + send_timeout)
                 await websocket.send_text(frame)
         if sub.batch_seconds:
             # The first change after a quiet spell goes out at once; what follows it within
             # the window waits and goes out together.
-            await asyncio.sleep(sub.batch_seconds)
+            await sub.pause(sub.batch_seconds)
 
 
 async def _read(websocket: WebSocket, sub: Subscription, engine: TaskEngine) -> None:
@@ -94,7 +95,7 @@ def _handle(text: str | None, sub: Subscription, engine: TaskEngine) -> str | No
         request = json.loads(text or "")
         kind = request["type"]
         if kind == "batch":
-            return _batch(request["ms"], sub)
+            return _batch(request.get("ms"), sub)
         task_id = request["task_id"]
     except (ValueError, KeyError, TypeError):
         return 'send JSON like {"type": "follow", "task_id": "..."} or {"type": "batch", "ms": 20}'

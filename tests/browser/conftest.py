@@ -7,6 +7,7 @@ test each must have gone to the server under test (the page works with the netwo
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +30,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 OpenDashboard = Callable[..., Page]
+# The WebSocket frames each page opened through `open_dashboard` received, as text.
+FRAMES: weakref.WeakKeyDictionary[Page, list[str]] = weakref.WeakKeyDictionary()
 
 
 # Module scope, not session: while Playwright's sync API is active, its event loop runs on the
@@ -63,6 +66,8 @@ def open_dashboard(chromium: Browser) -> Iterator[OpenDashboard]:
         page = context.new_page()
         page.on("request", lambda request: requests.append((request.url, server.url)))
         page.on("websocket", lambda ws: requests.append((ws.url, server.url)))
+        frames = FRAMES.setdefault(page, [])
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
         page.goto(f"{server.url}/dashboard?token={TOKEN}")
         expect(page.locator("html")).to_have_attribute("data-connection", "live")
         return page

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import OpenDashboard
+from tests.browser.conftest import FRAMES, OpenDashboard
 from tests.browser.seed import seed_history
 from tests.conftest import TOKEN, LiveServer
+from tests.waiting import until
 from web.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -99,7 +100,7 @@ def test_a_burst_of_changes_arrives_batched_and_all_shows(
     page = open_dashboard(live_server)
     hub = live_server.thread.app.state.hub  # type: ignore[union-attr]
     [subscription] = hub._subscribers
-    assert subscription.batch_seconds > 0, "the page asks for its messages in batches"
+    until(lambda: subscription.batch_seconds > 0, what="the page to ask for batches")
     with live_server.client() as client:
         client.post("/queue/pause")
         for i in range(5):
@@ -109,6 +110,7 @@ def test_a_burst_of_changes_arrives_batched_and_all_shows(
     for i in range(5):
         expect(status_of(row_named(page, f"Burst {i}"))).to_have_text("Running")
     expect(page.locator("[data-status=running] [data-count]")).to_have_text("5")
+    assert any(f.startswith('{"type":"batch"') for f in FRAMES[page]), "it came as a batch"
 
 
 def test_paused_and_resumed_tasks_follow_the_server(
