@@ -45,8 +45,9 @@ def run(plan: Plan, log: Callable[[str], None]) -> Results:
     samples: defaultdict[tuple[str, Scenario], list[Figures]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="task-dashboard-bench-") as tmp:
         workdir = Path(tmp)
-        runs = [*TAKING_TURNS * plan.repeats, *ONCE]
-        for kind, scenario in runs:
+        # Each round starts with the next of them, so none always runs first.
+        rounds = [TAKING_TURNS[k:] + TAKING_TURNS[:k] for k in range(plan.repeats)]
+        for kind, scenario in [*(pair for r in rounds for pair in r), *ONCE]:
             began = time.monotonic()
             with start(kind, workdir) as server:
                 samples[kind, scenario].append(scenario(server, plan))

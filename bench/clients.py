@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from bench.procs import Server
 
@@ -60,6 +61,18 @@ class WsClients:
     def mark(self) -> None:
         """Count from here on (the snapshot is not a task change)."""
         self._ask("mark")
+
+    def quiet_since(self, quiet: float = 0.5, timeout: float = 120.0) -> float:
+        """Wait until no client has received anything for `quiet` seconds; then the
+        time.monotonic() at which the last of them got its last message."""
+        deadline = time.monotonic() + timeout
+        while True:
+            last = max(self._ask("report")["last_at"])
+            if time.monotonic() - last >= quiet:
+                return last
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the clients were still receiving after {timeout:.0f} s")
+            time.sleep(0.1)
 
     def bytes_per_change(self) -> float:
         """Mean over clients of the bytes received per change since the mark (a batch

@@ -49,7 +49,11 @@ def rows(plan: Plan) -> list[Row]:
         Row(f"adds/s to {n} live tasks, 0 WS clients", "add_rate", "naive", "/s"),
         Row(f"adds/s, {c} dashboards open", "add_rate_watched", "floor", "/s", at_least_ratio(0.5)),
         Row(f"adds/s, {c} dashboards open", "add_rate_watched", "naive", "/s"),
+        Row("  every delta delivered, after the last answer", "delivery_lag_ms", "naive", "ms"),
         Row(f"adds/s, {c} plain WS clients", "add_rate_watched_plain", "floor", "/s"),
+        Row(
+            "  every delta delivered, after the last answer", "delivery_lag_plain_ms", "naive", "ms"
+        ),
         Row(
             f"WS bytes/client/change, {n} tasks", "bytes_per_change", "naive", "B", below(500, "B")
         ),

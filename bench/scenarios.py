@@ -144,16 +144,30 @@ def history(server: Server, plan: Plan) -> Figures:
 def adds_watched(server: Server, plan: Plan) -> Figures:
     """Adds while `clients` dashboards watch every change."""
     bound = plan.naive_seconds if server.kind == "naive" else 300.0
-    with WsClients(server, plan.clients):
+    with WsClients(server, plan.clients) as clients:
         result = add_tasks(server, plan, plan.tasks, seconds=bound)
-    return {"add_rate_watched": result.rate, "added_watched": result.requests}
+        lag = _delivery_lag_ms(clients)
+    figures = {"add_rate_watched": result.rate, "added_watched": result.requests}
+    figures["delivery_lag_ms"] = lag
+    if server.kind == "naive":  # it has no batches: plain clients would see the same
+        figures["delivery_lag_plain_ms"] = lag
+    return figures
 
 
 def adds_watched_plain(server: Server, plan: Plan) -> Figures:
     """Adds while `clients` scripts watch, each taking a frame per change."""
-    with WsClients(server, plan.clients, batch_ms=0):
+    with WsClients(server, plan.clients, batch_ms=0) as clients:
         result = add_tasks(server, plan, plan.tasks)
-    return {"add_rate_watched_plain": result.rate}
+        lag = _delivery_lag_ms(clients)
+    return {"add_rate_watched_plain": result.rate, "delivery_lag_plain_ms": lag}
+
+
+def _delivery_lag_ms(clients: WsClients) -> float:
+    """How long after the last add was answered the last client got its last change: an add
+    rate means little if the deltas pile up behind it. (Timed from when wrk's result is
+    read, a millisecond or so after the last answer.)"""
+    answered = time.monotonic()
+    return max(0.0, clients.quiet_since() - answered) * 1000
 
 
 def memory(server: Server, plan: Plan) -> Figures:

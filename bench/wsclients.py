@@ -10,7 +10,9 @@ wanted: parsing costs CPU on the machine the server shares). Commands on stdin, 
 answer per line on stdout:
   (start)  -> {"ready": true} once every client has its first message (the snapshot)
   mark     -> counting restarts from zero
-  report   -> {"bytes": [...], "messages": [...], "changes": [...]} per client since the mark
+  report   -> {"bytes": [...], "messages": [...], "changes": [...]} per client since the mark,
+              and "last_at": when each last got a message (time.monotonic(), which every
+              process on the machine shares)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import selectors
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 PING, PONG = 0x9, 0xA
@@ -69,6 +72,7 @@ class Client:
         self.bytes = 0
         self.messages = 0
         self.changes = 0
+        self.last_at = 0.0
         self.feed(rest)
 
     def feed(self, data: bytes) -> None:
@@ -104,6 +108,7 @@ class Client:
             self.total_messages += 1
             self.messages += 1
             self.changes += self._changes_in(self.payload)
+            self.last_at = time.monotonic()
         self.payload = None
 
     @staticmethod
@@ -183,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "bytes": [c.bytes for c in clients],
                     "messages": [c.messages for c in clients],
                     "changes": [c.changes for c in clients],
+                    "last_at": [c.last_at for c in clients],
                 }
         print(json.dumps(answer), flush=True)
 
