@@ -114,6 +114,8 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     # Straight onto the app's router, not include_router(): FastAPI keeps an included
     # router as one nested route, and matching through it cost a tenth of an add (bench/).
+    # The route objects are the modules' own, so every app made in a process shares them
+    # (they hold no state); app.dependency_overrides does not reach them (nothing uses it).
     for module in (api, ws, pages):
         app.router.routes.extend(module.router.routes)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
