@@ -89,6 +89,8 @@ def test_scheduled_with_delay_and_run_at(client: TestClient) -> None:
     at = add(client, run_at="2999-01-01T00:00:00")
     assert at["status"] == "scheduled"
     assert at["run_at"] == "2999-01-01T00:00:00.000Z"
+    long_ago = add(client, run_at="0999-01-01T00:00:00Z")  # in the past: it runs at once
+    assert long_ago["run_at"] == "0999-01-01T00:00:00.000Z"
 
 
 @pytest.mark.parametrize(
@@ -108,6 +110,8 @@ def test_scheduled_with_delay_and_run_at(client: TestClient) -> None:
         ({"duration": 5, "delay": -1}, "delay", "greater than or equal to 0"),
         ({"duration": 5, "durration": 3}, "durration", "Extra inputs"),
         ({"duration": 5, "delay": 1, "run_at": "2999-01-01T00:00:00Z"}, None, "not both"),
+        ({"duration": 5, "run_at": "9999-12-31T23:00:00-05:00"}, "run_at", "years 1 to 9999"),
+        ({"duration": 5, "run_at": "0001-01-01T00:00:00+05:00"}, "run_at", "years 1 to 9999"),
     ],
 )
 def test_bad_add_bodies_say_which_field_and_why(

@@ -374,6 +374,59 @@ async def test_once_a_group_is_stored_its_adds_succeed_even_if_the_queue_cannot_
     assert rig.engine.get(task.task_id).status is S.RUNNING
 
 
+def refuse_writes_of(rig: Rig, monkeypatch: pytest.MonkeyPatch, task_id: str) -> None:
+    """The database refuses every change to this one task (as if locked just then)."""
+    update = rig.store.update
+
+    def picky(seq: int, task: object) -> None:
+        if getattr(task, "task_id", None) == task_id:
+            raise StoreError("task database: database is locked")
+        update(seq, task)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rig.store, "update", picky)
+
+
+async def test_a_release_the_database_refused_is_tried_again_on_the_next_change(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await rig.engine.add(NewTask(duration=1))
+    then = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    refuse_writes_of(rig, monkeypatch, then.task_id)
+    await rig.clock.advance(1.1)  # `first` ends and is stored; releasing `then` is refused
+    assert rig.engine.get(first.task_id).status is S.COMPLETED
+    assert first.task_id not in rig.engine._run_started, "its run was wound up all the same"
+    assert rig.engine.get(then.task_id).status is S.SCHEDULED
+    monkeypatch.undo()
+    await rig.engine.add(NewTask(duration=5))  # any later change looks again
+    assert rig.engine.get(then.task_id).status is S.RUNNING
+    assert rig.stored(then.task_id)["status"] == "running"
+
+
+async def test_a_stored_cancel_answers_even_if_the_next_start_is_refused(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.engine.configure(QueueSettings(max_concurrent=1))
+    running = await rig.engine.add(NewTask(duration=5))
+    waiting = await rig.engine.add(NewTask(duration=5))
+    refuse_writes_of(rig, monkeypatch, waiting.task_id)
+    assert rig.engine.cancel(running.task_id).status is S.CANCELLED
+    assert rig.engine.get(waiting.task_id).status is S.QUEUED
+    monkeypatch.undo()
+    rig.engine.configure(QueueSettings(max_concurrent=1))  # the next change starts it
+    assert rig.engine.get(waiting.task_id).status is S.RUNNING
+
+
+async def test_a_group_that_breaks_after_it_is_stored_fails_its_adds_instead_of_hanging(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(rig.engine, "_publish", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        await asyncio.wait_for(rig.engine.add(NewTask(duration=5)), 5)
+
+
 async def test_clearing_keeps_what_a_staged_task_runs_after(rig: Rig) -> None:
     first = await rig.engine.add(NewTask(duration=1))
     apply = hold_group(rig.engine)

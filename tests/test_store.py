@@ -75,9 +75,21 @@ def test_rows_are_changed_and_deleted_by_seq(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
     store.insert_many([(1, task("a")), (2, task("b")), (3, task("c"))])
     store.update(2, task("b", TaskStatus.CANCELLED))
-    store.update(2, task("a", TaskStatus.FAILED))  # not the task of that row: no change
-    store.delete([(1, "a"), (3, "c"), (2, "c")])
+    store.delete([(1, "a"), (3, "c")])
     assert [(seq, t) for seq, t in store.load_all()] == [(2, task("b", TaskStatus.CANCELLED))]
+    store.close()
+
+
+def test_a_write_that_misses_its_row_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "tasks.db")
+    store.insert_many([(1, task("a")), (2, task("b"))])
+    with pytest.raises(StoreError, match="1 rows matched where 2 should have"):
+        store.update_many([(1, task("a", TaskStatus.CANCELLED)), (2, task("c"))])
+    with pytest.raises(StoreError, match="0 rows matched where 1 should have"):
+        store.update(2, task("a", TaskStatus.FAILED))  # seq 2 is not task a's row
+    with pytest.raises(StoreError, match="restart the app"):
+        store.delete([(1, "a"), (2, "a")])
+    assert [t for _, t in store.load_all()] == [task("a"), task("b")]
     store.close()
 
 

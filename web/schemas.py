@@ -122,8 +122,14 @@ class AddTask(BaseModel):
     @field_validator("run_at")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
+        try:
+            value.astimezone(UTC)  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        except OverflowError:
+            raise ValueError("run_at must fall within the years 1 to 9999 in UTC") from None
         return value
 
     @field_validator("name")

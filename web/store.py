@@ -239,17 +239,18 @@ class Store:
         self._write_many(_INSERT, [(seq, *_row(task)) for seq, task in rows])
 
     def update(self, seq: int, task: Task) -> None:
-        self._write(_UPDATE, (*_row(task)[1:], seq, task.task_id))
+        self._write_one(_UPDATE, (*_row(task)[1:], seq, task.task_id))
 
     def update_many(self, rows: Iterable[tuple[int, Task]]) -> None:
         """Several changes in one transaction (batched progress, shutdown, recovery)."""
         params = [(*_row(task)[1:], seq, task.task_id) for seq, task in rows]
         if params:
-            self._write_many(_UPDATE, params)
+            self._write_many(_UPDATE, params, each_one_row=True)
 
     def delete(self, rows: Iterable[tuple[int, str]]) -> None:
         """The rows of these (seq, task_id)."""
-        self._write_many("DELETE FROM tasks WHERE seq = ? AND task_id = ?", list(rows))
+        sql = "DELETE FROM tasks WHERE seq = ? AND task_id = ?"
+        self._write_many(sql, list(rows), each_one_row=True)
 
     def load_settings(self) -> dict[str, object]:
         rows = self._conn.execute("SELECT key, value FROM settings")
@@ -263,20 +264,41 @@ class Store:
             [(key, json.dumps(value)) for key, value in values.items()],
         )
 
-    def _write_many(self, sql: str, rows: list[tuple]) -> None:
-        """One statement for many rows, in one transaction."""
+    def _write_many(self, sql: str, rows: list[tuple], each_one_row: bool = False) -> None:
+        """One statement for many rows, in one transaction. `each_one_row`: every row must
+        change exactly one row of the table, or nothing is written (a change the engine
+        would publish must not have missed its row)."""
         try:
             with self._conn:
                 self._conn.execute("BEGIN")
-                self._conn.executemany(sql, rows)
+                changed = self._conn.executemany(sql, rows).rowcount
+                if each_one_row and changed != len(rows):
+                    raise _Mismatch(changed, len(rows))  # rolls the others back
         except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from exc
+        except _Mismatch as exc:
+            raise StoreError(exc.explain(self.path)) from exc
 
-    def _write(self, sql: str, params: tuple) -> None:
+    def _write_one(self, sql: str, params: tuple) -> None:
+        """One statement that must change exactly one row (if it changed none, nothing was
+        written, so there is nothing to roll back)."""
         try:
-            self._conn.execute(sql, params)
+            changed = self._conn.execute(sql, params).rowcount
         except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from exc
+        if changed != 1:
+            raise StoreError(_Mismatch(changed, 1).explain(self.path))
+
+
+class _Mismatch(Exception):
+    def __init__(self, changed: int, expected: int) -> None:
+        self.changed, self.expected = changed, expected
+
+    def explain(self, path: Path) -> str:
+        return (
+            f"task database {path}: {self.changed} rows matched where {self.expected} should "
+            "have (it was changed behind the app's back; restart the app to read it again)"
+        )
 
 
 def _explain(path: Path, exc: sqlite3.Error) -> str:

@@ -155,6 +155,7 @@ class TaskEngine:
         self._staged_counts: Counter[TaskStatus] = Counter()
         self._staged_applied: asyncio.Future[None] | None = None
         self._stopping = False
+        self._look_again = False  # a release failed: _move_on looks at every scheduled task
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -270,7 +271,7 @@ class TaskEngine:
         )
         self._commit(cancelled)
         self._end_run(task_id)  # only once the change is stored: a failed write changes nothing
-        self._dispatch()
+        self._move_on()
         return self._tasks[task_id]
 
     def pause(self, task_id: str) -> Task:
@@ -282,7 +283,7 @@ class TaskEngine:
         paused = transition(task, S.PAUSED, elapsed=self._elapsed(task)).with_progress(progress)
         self._commit(paused)
         self._end_run(task_id)
-        self._dispatch()
+        self._move_on()
         return paused
 
     def resume(self, task_id: str) -> Task:
@@ -292,7 +293,7 @@ class TaskEngine:
             # The table allows scheduled -> queued too, but that is the scheduler's move.
             raise TaskConflict(f"task {task_id} is {task.status}; only paused tasks can resume")
         self._commit(transition(task, S.QUEUED))
-        self._dispatch()
+        self._move_on()
         return self._tasks[task_id]
 
     async def retry(self, task_id: str) -> Task:
@@ -334,7 +335,7 @@ class TaskEngine:
         if settings.max_concurrent is not None and settings.max_concurrent < 1:
             raise InvalidTask("max_concurrent must be at least 1, or null for no limit")
         self._save_queue(settings)
-        self._dispatch()
+        self._move_on()
         return self.queue
 
     def clear_finished(self) -> list[str]:
@@ -428,7 +429,7 @@ class TaskEngine:
         self._remember(task, seq)
         self._hub.publish(task.task_id, self.render(task).decode())
         if task.status.is_final:
-            self._release_if_ready(*self._dependents.pop(task.task_id, ()))
+            self._move_on(*self._dependents.pop(task.task_id, ()))
 
     def _commit(self, task: Task) -> None:
         self._store.update(self._order[task.task_id], task)
@@ -465,12 +466,19 @@ class TaskEngine:
             applied.set_exception(exc)
             applied.exception()  # retrieved: adds whose callers gave up need not hear of it
             return
-        # Every task of the group is indexed (so its slot counts) before anything else moves.
-        for seq, task in staged:
-            self._publish(task, seq)
-        for _, task in staged:
-            if task.status is S.RUNNING:
-                self._launch(task)
+        try:
+            # Every task of the group is indexed (so its slot counts) before anything moves.
+            for seq, task in staged:
+                self._publish(task, seq)
+            for _, task in staged:
+                if task.status is S.RUNNING:
+                    self._launch(task)
+        except Exception as exc:
+            # A bug, not the database: the adds fail (500) rather than wait for ever.
+            log.exception("could not take in the tasks just stored")
+            applied.set_exception(exc)
+            applied.exception()
+            return
         applied.set_result(None)
         self._move_on(*(t.task_id for _, t in staged if t.status is S.SCHEDULED))
 
@@ -549,14 +557,19 @@ class TaskEngine:
         self._move_on(task_id)
 
     def _move_on(self, *scheduled: str) -> None:
-        """Release what may be released and start what may start, after a change nobody
-        waits on (new tasks stored, a start time reached, a run ended). A database that
-        refuses those writes leaves each task as it was, in memory and on disk, until the
-        next change moves the queue on; the error goes to the log, not to a task nobody
-        awaits."""
+        """Release these scheduled tasks if they may go on, and start what may start: what
+        follows a change (a task ended, new tasks stored, a start time reached, the queue
+        changed). Whether that change itself was stored decides its answer; these follow-up
+        writes do not. One the database refuses leaves its task as it was, in memory and on
+        disk, and the next call looks at every scheduled task again (a dependency's end or
+        a start time would not come twice); the error goes to the log."""
+        if self._look_again:
+            self._look_again = False
+            scheduled = tuple(t.task_id for t in self._tasks.values() if t.status is S.SCHEDULED)
         try:
             self._release_if_ready(*scheduled)  # and dispatches
         except StoreError:
+            self._look_again = True
             log.exception("could not move the queue on")
 
     # -- running ---------------------------------------------------------------------------

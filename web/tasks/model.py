@@ -11,7 +11,7 @@ import functools
 import json
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -82,7 +82,12 @@ def iso(ts: float | None) -> str | None:
 
 @functools.lru_cache(maxsize=256)
 def _second(whole: int) -> str:
-    return datetime.fromtimestamp(whole, UTC).isoformat()[:19]  # (strftime's %Y: "999")
+    # From the epoch, not fromtimestamp(): Windows refuses times before 1970 there. And
+    # isoformat, not strftime: its %Y writes the year 999 as "999".
+    return (_EPOCH + timedelta(seconds=whole)).isoformat()[:19]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Encoders(NamedTuple):
