@@ -46,7 +46,8 @@ def run(plan: Plan, log: Callable[[str], None]) -> Results:
     with tempfile.TemporaryDirectory(prefix="task-dashboard-bench-") as tmp:
         workdir = Path(tmp)
         # Each round starts with the next of them, so none always runs first.
-        rounds = [TAKING_TURNS[k:] + TAKING_TURNS[:k] for k in range(plan.repeats)]
+        turns = [k % len(TAKING_TURNS) for k in range(plan.repeats)]
+        rounds = [TAKING_TURNS[k:] + TAKING_TURNS[:k] for k in turns]
         for kind, scenario in [*(pair for r in rounds for pair in r), *ONCE]:
             began = time.monotonic()
             with start(kind, workdir) as server:

@@ -15,18 +15,10 @@ DASHBOARD_BATCH_MS = 20
 
 
 class WsClients:
-    """`batch_ms`: ask for batches (0: a frame per change, as a script that never asks).
-    `count_changes`: read the batches, for bytes_per_change()."""
+    """`batch_ms`: ask for batches (0: a frame per change, as a script that never asks)."""
 
-    def __init__(
-        self,
-        server: Server,
-        count: int,
-        batch_ms: float = DASHBOARD_BATCH_MS,
-        count_changes: bool = False,
-    ) -> None:
+    def __init__(self, server: Server, count: int, batch_ms: float = DASHBOARD_BATCH_MS) -> None:
         self.count = count
-        self.exact = count_changes or not batch_ms  # without batches, a message is a change
         headers = [arg for k, v in server.headers.items() for arg in ("--header", f"{k}: {v}")]
         self.proc = subprocess.Popen(
             [
@@ -37,7 +29,6 @@ class WsClients:
                 str(count),
                 *headers,
                 f"--batch-ms={batch_ms}",
-                *(["--count-changes"] if count_changes else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -62,23 +53,22 @@ class WsClients:
         """Count from here on (the snapshot is not a task change)."""
         self._ask("mark")
 
-    def quiet_since(self, quiet: float = 0.5, timeout: float = 120.0) -> float:
-        """Wait until no client has received anything for `quiet` seconds; then the
-        time.monotonic() at which the last of them got its last message."""
+    def delivered(self, changes: int, timeout: float = 120.0) -> float | None:
+        """Wait until every client has been told of `changes` changes since the mark; then
+        the time.monotonic() at which the last of them got the last of them. None if one
+        was dropped, or not all had them in `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            last = max(self._ask("report")["last_at"])
-            if time.monotonic() - last >= quiet:
-                return last
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the clients were still receiving after {timeout:.0f} s")
-            time.sleep(0.1)
+            report = self._ask("report")
+            if min(report["changes"]) >= changes:
+                return max(report["last_at"])
+            if not all(report["open"]) or time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
 
     def bytes_per_change(self) -> float:
         """Mean over clients of the bytes received per change since the mark (a batch
-        carries several changes; any other message is one). Needs count_changes."""
-        if not self.exact:
-            raise RuntimeError("bytes per change needs count_changes when batching")
+        carries several changes; any other message is one)."""
         counts = self._ask("report")
         pairs = [(b, c) for b, c in zip(counts["bytes"], counts["changes"], strict=True) if c]
         if not pairs:

@@ -23,6 +23,7 @@ class WrkResult:
     errors: int
     p50_ms: float
     p99_ms: float
+    ended_at: float | None = None  # time.monotonic() of the last answer (runs with a limit)
 
     @property
     def rate(self) -> float:
@@ -70,6 +71,7 @@ def wrk(
         errors=raw["errors"],
         p50_ms=raw.get("p50_us", 0) / 1000,
         p99_ms=raw.get("p99_us", 0) / 1000,
+        ended_at=raw.get("ended_at"),
     )
 
 

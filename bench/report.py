@@ -87,7 +87,8 @@ def table(results: Results, plan: Plan) -> tuple[str, bool]:
     for row in rows(plan):
         ours = results["ours"][row.key]
         base = results[row.baseline][row.key]
-        ratio = ours / base if base else float("nan")  # e.g. the naive delta beat its answer
+        # No ratio of a zero or negative figure (e.g. a delta that came before its answer).
+        ratio = ours / base if base > 0 and ours >= 0 else float("nan")
         verdict = ""
         if row.target is not None:
             holds = row.target.holds(ours, ratio)

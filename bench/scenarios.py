@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ def history(server: Server, plan: Plan) -> Figures:
             raise RuntimeError(f"{server.kind}: GET {path} failed {result.errors} times")
         figures[name] = result.p50_ms
     # The probe is the last of the `clients` clients; all of them stand for open dashboards.
-    with WsClients(server, plan.clients - 1, count_changes=True) as watchers:
+    with WsClients(server, plan.clients - 1) as watchers:
         watchers.mark()
         probe = delta_latency(server, plan.probes, plan.probe_seconds, DASHBOARD_BATCH_MS)
         latencies = asyncio.run(probe)
@@ -145,8 +146,9 @@ def adds_watched(server: Server, plan: Plan) -> Figures:
     """Adds while `clients` dashboards watch every change."""
     bound = plan.naive_seconds if server.kind == "naive" else 300.0
     with WsClients(server, plan.clients) as clients:
+        clients.mark()
         result = add_tasks(server, plan, plan.tasks, seconds=bound)
-        lag = _delivery_lag_ms(clients)
+        lag = _delivery_lag_ms(clients, result)
     figures = {"add_rate_watched": result.rate, "added_watched": result.requests}
     figures["delivery_lag_ms"] = lag
     if server.kind == "naive":  # it has no batches: plain clients would see the same
@@ -157,17 +159,20 @@ def adds_watched(server: Server, plan: Plan) -> Figures:
 def adds_watched_plain(server: Server, plan: Plan) -> Figures:
     """Adds while `clients` scripts watch, each taking a frame per change."""
     with WsClients(server, plan.clients, batch_ms=0) as clients:
+        clients.mark()
         result = add_tasks(server, plan, plan.tasks)
-        lag = _delivery_lag_ms(clients)
+        lag = _delivery_lag_ms(clients, result)
     return {"add_rate_watched_plain": result.rate, "delivery_lag_plain_ms": lag}
 
 
-def _delivery_lag_ms(clients: WsClients) -> float:
-    """How long after the last add was answered the last client got its last change: an add
-    rate means little if the deltas pile up behind it. (Timed from when wrk's result is
-    read, a millisecond or so after the last answer.)"""
-    answered = time.monotonic()
-    return max(0.0, clients.quiet_since() - answered) * 1000
+def _delivery_lag_ms(clients: WsClients, burst: WrkResult) -> float:
+    """How long after the last add was answered (wrk's clock, the machine's monotonic one)
+    every client had been told of every add: an add rate means little if the deltas pile
+    up behind it. Negative when they all came before that answer; infinite when a client
+    was dropped or never got them all."""
+    assert burst.ended_at is not None
+    delivered = clients.delivered(burst.requests)
+    return math.inf if delivered is None else (delivered - burst.ended_at) * 1000
 
 
 def memory(server: Server, plan: Plan) -> Figures:

@@ -57,8 +57,9 @@ function response(status, headers, body)
     failed = failed + 1
   end
   if limit > 0 and answered == limit then
-    io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"errors":%d}\n',
-      answered, (monotonic() - began) * 1e6, failed))
+    local now = monotonic()
+    io.write(string.format('BENCH {"requests":%d,"duration_us":%d,"errors":%d,"ended_at":%.6f}\n',
+      answered, (now - began) * 1e6, failed, now))
     io.flush()
     wrk.thread:stop()
   end

@@ -1,18 +1,18 @@
-"""`python -m bench.wsclients PORT N [--header 'K: V'] [--batch-ms MS [--count-changes]]`: N
-WebSocket clients that count bytes.
+"""`python -m bench.wsclients PORT N [--header 'K: V'] [--batch-ms MS]`: N WebSocket clients
+that count bytes.
 
 Its own process, so the clients never share a GIL with the server or the harness. The
 clients speak just enough WebSocket to count: a handshake, then frame headers are parsed
 to count messages while payloads are skipped unread (the naive baseline sends megabytes per
-change). With --batch-ms they ask for batches, as the dashboard does; with --count-changes
-as well, they read each batch to count the changes in it (only where that figure is
-wanted: parsing costs CPU on the machine the server shares). Commands on stdin, one JSON
-answer per line on stdout:
+change). With --batch-ms they ask for batches, as the dashboard does, and read each batch
+to count the changes in it: the messages with a seq, counted in the raw bytes (exact for
+the bench's own tasks, whose parameters hold no "seq" key; decoding every batch took CPU
+from the machine the server shares). Commands on stdin, one JSON answer per line on stdout:
   (start)  -> {"ready": true} once every client has its first message (the snapshot)
   mark     -> counting restarts from zero
   report   -> {"bytes": [...], "messages": [...], "changes": [...]} per client since the mark,
-              and "last_at": when each last got a message (time.monotonic(), which every
-              process on the machine shares)
+              "last_at": when each last got a message (time.monotonic(), which every
+              process on the machine shares), and "open": whether its socket still is
 """
 
 from __future__ import annotations
@@ -31,13 +31,12 @@ from collections.abc import Sequence
 PING, PONG = 0x9, 0xA
 TEXT = 0x1
 BATCH = b'{"type":"batch"'
+SEQ = b'","seq":'  # in every task, settings and removed message: '{"type":"task","seq":...'
 MAX_BATCH_FRAME = 1 << 22  # batches are tens of KB; what is bigger (a naive whole list) is one
 
 
 class Client:
-    def __init__(
-        self, port: int, headers: Sequence[str], batch_ms: float = 0, count_changes: bool = False
-    ) -> None:
+    def __init__(self, port: int, headers: Sequence[str], batch_ms: float = 0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
@@ -59,9 +58,9 @@ class Client:
         head, _, rest = answer.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(f"handshake refused: {head.splitlines()[0]!r}")
-        if batch_ms > 0:
+        self.batching = batch_ms > 0
+        if self.batching:
             self._send_frame(TEXT, json.dumps({"type": "batch", "ms": batch_ms}).encode())
-        self.count_changes = batch_ms > 0 and count_changes
         self.sock.setblocking(False)
         self.buf = b""  # an incomplete frame header
         self.skip = 0  # payload bytes of the current frame still to come
@@ -73,6 +72,7 @@ class Client:
         self.messages = 0
         self.changes = 0
         self.last_at = 0.0
+        self.open = True
         self.feed(rest)
 
     def feed(self, data: bytes) -> None:
@@ -96,7 +96,7 @@ class Client:
                 return
             size, self.skip, self.opcode, self.fin = header
             pos += size
-            read = self.opcode >= 0x8 or (self.count_changes and self.skip <= MAX_BATCH_FRAME)
+            read = self.opcode >= 0x8 or (self.batching and self.skip <= MAX_BATCH_FRAME)
             self.payload = b"" if read else None
             if not self.skip:
                 self._frame_done()
@@ -115,7 +115,7 @@ class Client:
     def _changes_in(payload: bytes | None) -> int:
         if payload is None or not payload.startswith(BATCH):
             return 1
-        return len(json.loads(payload)["messages"])
+        return payload.count(SEQ)
 
     def _send_pong(self, payload: bytes) -> None:
         self.sock.setblocking(True)
@@ -156,6 +156,7 @@ def serve_forever(clients: list[Client], lock: threading.Lock) -> None:
                 continue
             if not data:
                 selector.unregister(client.sock)
+                client.open = False
                 continue
             with lock:
                 client.feed(data)
@@ -170,11 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("count", type=int)
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--batch-ms", type=float, default=0, help="ask for batches, as the page")
-    parser.add_argument("--count-changes", action="store_true", help="count inside batches")
     args = parser.parse_args(argv)
-    clients = [
-        Client(args.port, args.header, args.batch_ms, args.count_changes) for _ in range(args.count)
-    ]
+    clients = [Client(args.port, args.header, args.batch_ms) for _ in range(args.count)]
     lock = threading.Lock()
     threading.Thread(target=serve_forever, args=(clients, lock), daemon=True).start()
     for line in sys.stdin:
@@ -189,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "messages": [c.messages for c in clients],
                     "changes": [c.changes for c in clients],
                     "last_at": [c.last_at for c in clients],
+                    "open": [c.open for c in clients],
                 }
         print(json.dumps(answer), flush=True)
 
