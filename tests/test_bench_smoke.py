@@ -4,6 +4,7 @@ they belong in the benchmark's table, not in assertions."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -33,9 +34,9 @@ def test_quick_bench_runs_and_prints_every_figure(tmp_path: Path) -> None:
     for row in rows(QUICK):
         assert row.label in run.stdout
     results = json.loads(figures.read_text())
-    for row in rows(QUICK):
-        assert results["ours"][row.key] >= 0
-        assert results[row.baseline][row.key] >= 0
+    for row in rows(QUICK):  # a number for each (a delivery lag may be negative)
+        assert math.isfinite(results["ours"][row.key])
+        assert math.isfinite(results[row.baseline][row.key])
 
 
 def test_bench_dashboards_ask_for_what_the_page_asks_for() -> None:
