@@ -155,6 +155,9 @@ class TaskEngine:
         self._staged_counts: Counter[TaskStatus] = Counter()
         self._staged_applied: asyncio.Future[None] | None = None
         self._stopping = False
+        # Bound once: every running task's context holds these, and a bound method made per
+        # task is one more object per task for the garbage collector to walk (bench/).
+        self._report, self._log_write = self._report_progress, self._write_log
         self._look_again = False  # a release failed: _move_on looks at every scheduled task
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -613,8 +616,8 @@ class TaskEngine:
         ctx = TaskContext(
             task.task_id,
             self._clock,
-            report=self._report_progress,
-            write_log=self._write_log,
+            report=self._report,
+            write_log=self._log_write,
             elapsed=task.elapsed,
         )
         try:
