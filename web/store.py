@@ -150,6 +150,11 @@ def _row(task: Task) -> tuple:
     )
 
 
+def _changed(seq: int, task: Task) -> tuple:
+    """_UPDATE's parameters: every column but task_id, then the row's seq and task_id."""
+    return (*_row(task)[1:], seq, task.task_id)
+
+
 def _task(row: sqlite3.Row) -> Task:
     return Task(
         task_id=row["task_id"],
@@ -239,11 +244,11 @@ class Store:
         self._write_many(_INSERT, [(seq, *_row(task)) for seq, task in rows])
 
     def update(self, seq: int, task: Task) -> None:
-        self._write_one(_UPDATE, (*_row(task)[1:], seq, task.task_id))
+        self._write_one(_UPDATE, _changed(seq, task))
 
     def update_many(self, rows: Iterable[tuple[int, Task]]) -> None:
         """Several changes in one transaction (batched progress, shutdown, recovery)."""
-        params = [(*_row(task)[1:], seq, task.task_id) for seq, task in rows]
+        params = [_changed(seq, task) for seq, task in rows]
         if params:
             self._write_many(_UPDATE, params, each_one_row=True)
 

@@ -181,9 +181,8 @@ class TaskEngine:
             self._remember(task, seq)
         self._submitted = itertools.count(seq + 1)
         self._store.update_many(interrupted)
-        for task in list(self._tasks.values()):
-            if task.status is S.SCHEDULED:
-                self._release_if_ready(task.task_id)
+        for task_id in self._scheduled():
+            self._release_if_ready(task_id)
         self._flusher = asyncio.create_task(self._flush_loop(), name="progress-flusher")
         self._dispatch()
 
@@ -466,8 +465,7 @@ class TaskEngine:
         try:
             self._store.insert_many(staged)
         except Exception as exc:  # every add of the group answers with it (StoreError: 503)
-            applied.set_exception(exc)
-            applied.exception()  # retrieved: adds whose callers gave up need not hear of it
+            _fail(applied, exc)
             return
         try:
             # Every task of the group is indexed (so its slot counts) before anything moves.
@@ -479,8 +477,7 @@ class TaskEngine:
         except Exception as exc:
             # A bug, not the database: the adds fail (500) rather than wait for ever.
             log.exception("could not take in the tasks just stored")
-            applied.set_exception(exc)
-            applied.exception()
+            _fail(applied, exc)
             return
         applied.set_result(None)
         self._move_on(*(t.task_id for _, t in staged if t.status is S.SCHEDULED))
@@ -505,6 +502,10 @@ class TaskEngine:
         if self._line.first() is None and not self._staged_counts[S.QUEUED] and self._slot_free():
             return S.RUNNING
         return S.QUEUED
+
+    def _scheduled(self) -> tuple[str, ...]:
+        """Every scheduled task's id (a copy: releasing them changes what is scheduled)."""
+        return tuple(t.task_id for t in self._tasks.values() if t.status is S.SCHEDULED)
 
     def _starts_later(self, run_at: float | None) -> bool:
         return run_at is not None and run_at > self._clock.now() + SLACK
@@ -568,7 +569,7 @@ class TaskEngine:
         a start time would not come twice); the error goes to the log."""
         if self._look_again:
             self._look_again = False
-            scheduled = tuple(t.task_id for t in self._tasks.values() if t.status is S.SCHEDULED)
+            scheduled = self._scheduled()
         try:
             self._release_if_ready(*scheduled)  # and dispatches
         except StoreError:
@@ -701,6 +702,12 @@ class TaskEngine:
                 self.flush_progress()
             except StoreError:
                 log.exception("could not save progress; will try again")
+
+
+def _fail(applied: asyncio.Future[None], exc: Exception) -> None:
+    """Every add of a group answers with `exc`."""
+    applied.set_exception(exc)
+    applied.exception()  # retrieved: adds whose callers gave up need not hear of it
 
 
 def _disown(owned: dict[str, asyncio.Task[None]], task_id: str, job: asyncio.Task[None]) -> None:
