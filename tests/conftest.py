@@ -123,4 +123,4 @@ def make_rig(tmp_path: Path) -> Callable[..., Awaitable[Rig]]:
 async def rig(make_rig: Callable[..., Awaitable[Rig]]) -> AsyncIterator[Rig]:
     rig = await make_rig()
     yield rig
-    await rig.engine.stop()
+    await rig.close()

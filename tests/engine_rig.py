@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from web.clock import ManualClock
 from web.realtime import Hub
-from web.store import Store
+from web.store import Ops, Store, StoreError
 from web.tasks.engine import TaskEngine
 from web.tasks.kinds import TaskContext, TimerParams, kind, timer
 from web.tasks.logs import LogBook
 from web.tasks.model import Task
+from web.writer import Writer
 
 
 @kind("boom", params=TimerParams)
@@ -38,12 +40,22 @@ class Rig:
     clock: ManualClock
     engine: TaskEngine
     hub: Hub
-    store: Store
+    writer: Writer
     max_concurrent: int | None = None
 
+    @property
+    def store(self) -> Store:
+        """The writer thread's store: tests replace its methods to make writes fail."""
+        return self.writer.store
+
+    async def close(self) -> None:
+        try:
+            await self.engine.stop()
+        finally:
+            await self.writer.close()
+
     async def restart(self, *, advance: float = 0.0) -> Rig:
-        await self.engine.stop()
-        self.store.close()
+        await self.close()
         await self.clock.advance(advance)
         return await build(self.db, self.clock, self.max_concurrent)
 
@@ -54,15 +66,45 @@ class Rig:
         return dict(row)
 
 
+class Commits:
+    """Wraps the writer's store: keeps every task version it commits, and refuses the next
+    `failing` writes as a locked database would (nothing of them is written)."""
+
+    def __init__(self, store: Store) -> None:
+        self._write = store.write
+        self.versions: dict[int, Task] = {}  # by id(): kept alive, so no id is reused
+        self.inserted: list[list[str]] = []  # the ids each transaction inserted
+        self.failing = 0
+        # Or only the next write that holds a version this says yes to.
+        self.fail_on: Callable[[Task], bool] | None = None
+        store.write = self.write  # type: ignore[method-assign]
+
+    def write(self, ops: Ops) -> None:
+        if self.failing or (self.fail_on and any(map(self.fail_on, _versions(ops)))):
+            self.failing = max(0, self.failing - 1)
+            self.fail_on = None
+            raise StoreError("task database: database is locked (injected)")
+        self._write(ops)
+        self.inserted.append([t.task_id for kind, rows in ops if kind == "insert" for _, t in rows])
+        self.versions.update((id(task), task) for task in _versions(ops))
+
+    def has(self, task: Task) -> bool:
+        return self.versions.get(id(task)) is task
+
+
+def _versions(ops: Ops) -> list[Task]:
+    return [task for kind, rows in ops if kind in ("insert", "update") for _, task in rows]
+
+
 _ids = itertools.count(1)
 
 
 async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None) -> Rig:
-    store = Store.open(db)
+    writer = await Writer.open(db, busy_timeout=5.0)
     hub = Hub()
     logs = LogBook(db.parent / "task-logs", 64 * 1024, hub.publish_log)
     engine = TaskEngine(
-        store,
+        writer,
         hub,
         logs,
         clock=clock,
@@ -70,8 +112,9 @@ async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None)
         new_id=lambda: f"t{next(_ids)}",
         max_concurrent=max_concurrent,
     )
+    clock.also_wait = engine.idle
     await engine.start()
-    return Rig(db, clock, engine, hub, store, max_concurrent)
+    return Rig(db, clock, engine, hub, writer, max_concurrent)
 
 
 def stored_tasks(db: Path) -> list[Task]:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_rig import Rig, build
+from tests.engine_rig import Commits, Rig, build
 from web.clock import ManualClock, settle
 from web.store import StoreError
-from web.tasks.engine import InvalidTask, NewTask, QueueSettings, TaskEngine, TaskNotFound
+from web.tasks.engine import InvalidTask, NewTask, QueueSettings, TaskNotFound
 from web.tasks.model import IllegalTransition, TaskStatus
 
 pytestmark = pytest.mark.anyio
@@ -39,12 +39,12 @@ async def test_timer_reports_progress_then_completes(rig: Rig) -> None:
 async def test_cancel_running_is_immediate_and_final(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(3)
-    cancelled = rig.engine.cancel(task.task_id)
+    cancelled = await rig.engine.cancel(task.task_id)
     assert cancelled.status is S.CANCELLED
     assert rig.stored(task.task_id)["status"] == "cancelled"
     await rig.clock.advance(20)
     assert rig.engine.get(task.task_id).status is S.CANCELLED
-    assert not rig.engine._runners, "the runner was not cleaned up"
+    assert not rig.engine._runners.runs, "the runner was not cleaned up"
 
 
 async def test_cancel_queued_task(make_rig: Callable) -> None:
@@ -52,17 +52,17 @@ async def test_cancel_queued_task(make_rig: Callable) -> None:
     first = await rig.engine.add(NewTask(duration=5))
     second = await rig.engine.add(NewTask(duration=5))
     assert rig.engine.get(second.task_id).status is S.QUEUED
-    assert rig.engine.cancel(second.task_id).status is S.CANCELLED
+    assert (await rig.engine.cancel(second.task_id)).status is S.CANCELLED
     await rig.clock.advance(5.1)
     assert rig.engine.get(first.task_id).status is S.COMPLETED
     assert rig.engine.get(second.task_id).status is S.CANCELLED
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_cancel_scheduled_task_never_starts(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=1, delay=30))
     assert task.status is S.SCHEDULED
-    assert rig.engine.cancel(task.task_id).status is S.CANCELLED
+    assert (await rig.engine.cancel(task.task_id)).status is S.CANCELLED
     await rig.clock.advance(60)
     assert rig.engine.get(task.task_id).status is S.CANCELLED
     assert rig.engine.get(task.task_id).started_at is None
@@ -73,11 +73,11 @@ async def test_cancel_finished_task_is_refused(rig: Rig, final: str) -> None:
     kind = "boom" if final == "failed" else "timer"
     task = await rig.engine.add(NewTask(duration=1, kind=kind))
     if final == "cancelled":
-        rig.engine.cancel(task.task_id)
+        await rig.engine.cancel(task.task_id)
     await rig.clock.advance(2)
     assert rig.engine.get(task.task_id).status.value == final
     with pytest.raises(IllegalTransition, match=f"already {final}"):
-        rig.engine.cancel(task.task_id)
+        await rig.engine.cancel(task.task_id)
 
 
 async def test_failing_kind_records_the_error(rig: Rig) -> None:
@@ -106,8 +106,7 @@ async def test_a_history_holding_half_a_surrogate_pair_still_starts(
     """Older versions stored such parameters (JSON-escaped); they list, escaped again."""
     rig = await make_rig()
     task = await rig.engine.add(NewTask(duration=5))
-    await rig.engine.stop()
-    rig.store.close()
+    await rig.close()
     with sqlite3.connect(tmp_path / "tasks.db") as conn:
         params = '{"duration": 5.0, "note": "\\ud800"}'
         conn.execute("UPDATE tasks SET params = ? WHERE task_id = ?", (params, task.task_id))
@@ -117,13 +116,12 @@ async def test_a_history_holding_half_a_surrogate_pair_still_starts(
         assert json.loads(listed)["params"]["note"] == "\ud800"
         assert b"\\ud800" in listed  # escaped: valid JSON, valid UTF-8
     finally:
-        await again.engine.stop()
-        again.store.close()
+        await again.close()
 
 
 async def test_unknown_task_and_kind(rig: Rig) -> None:
     with pytest.raises(TaskNotFound):
-        rig.engine.cancel("nope")
+        await rig.engine.cancel("nope")
     with pytest.raises(InvalidTask, match="known kinds: boom, garbled, timer"):
         await rig.engine.add(NewTask(duration=1, kind="nope"))
 
@@ -150,14 +148,14 @@ async def test_concurrency_limit_priority_then_fifo(make_rig: Callable) -> None:
         await rig.clock.advance(1.01)
     assert order == ["blocker", "high", "low", "low2"]
     assert {rig.engine.get(t.task_id).status for t in (blocker, low, high, low2)} == {S.COMPLETED}
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_shutdown_records_interrupted_and_awaits_runners(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=100))
     await rig.clock.advance(30)
-    runner = rig.engine._runners[task.task_id]
-    await rig.engine.stop()
+    runner = rig.engine._runners.runs[task.task_id]
+    await rig.close()
     assert runner.done()
     assert rig.engine.get(task.task_id).status is S.INTERRUPTED
     row = rig.stored(task.task_id)
@@ -186,7 +184,7 @@ async def test_restart_recovers_history(make_rig: Callable) -> None:
     assert get(waiting.task_id).status is S.COMPLETED
     await rig.clock.advance(60 - 17 + 0.1)
     assert get(later.task_id).status is S.RUNNING
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_scheduled_task_whose_time_passed_while_stopped_starts_at_once(
@@ -197,7 +195,7 @@ async def test_scheduled_task_whose_time_passed_while_stopped_starts_at_once(
     rig = await rig.restart(advance=3600)
     await settle()
     assert rig.engine.get(task.task_id).status is S.RUNNING
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_persist_then_publish(rig: Rig) -> None:
@@ -214,7 +212,7 @@ async def test_persist_then_publish(rig: Rig) -> None:
     rig.hub.publish = checking_publish  # type: ignore[method-assign]
     a = await rig.engine.add(NewTask(duration=2))
     b = await rig.engine.add(NewTask(duration=2))
-    rig.engine.cancel(b.task_id)
+    await rig.engine.cancel(b.task_id)
     await rig.clock.advance(3)
     assert (a.task_id, "completed") in seen
     assert (b.task_id, "cancelled") in seen
@@ -234,7 +232,7 @@ async def test_clear_finished_forgets_only_final_tasks(rig: Rig) -> None:
     done = await rig.engine.add(NewTask(duration=1))
     live = await rig.engine.add(NewTask(duration=100))
     await rig.clock.advance(2)
-    assert rig.engine.clear_finished() == [done.task_id]
+    assert await rig.engine.clear_finished() == [done.task_id]
     with pytest.raises(TaskNotFound):
         rig.engine.get(done.task_id)
     assert rig.engine.counts()["completed"] == 0
@@ -258,51 +256,37 @@ async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
     }  # fmt: skip
 
 
-async def test_a_failed_write_changes_nothing(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failed_write_changes_nothing(rig: Rig) -> None:
     """If the database refuses the cancel, the task is still running, and really runs."""
     task = await rig.engine.add(NewTask(duration=2))
-
-    def refuse(*_row: object) -> None:
-        raise StoreError("task database: database is locked")
-
-    monkeypatch.setattr(rig.store, "update", refuse)
-    with pytest.raises(StoreError):
-        rig.engine.cancel(task.task_id)
-    monkeypatch.undo()
+    Commits(rig.store).failing = 1
+    with pytest.raises(StoreError, match="locked"):
+        await rig.engine.cancel(task.task_id)
     assert rig.engine.get(task.task_id).status is S.RUNNING
-    assert task.task_id in rig.engine._runners
+    assert rig.stored(task.task_id)["status"] == "running"
+    assert task.task_id in rig.engine._runners.runs
     await rig.clock.advance(2.1)
     assert rig.engine.get(task.task_id).status is S.COMPLETED
 
 
-async def test_adds_of_one_turn_are_stored_in_one_transaction(
-    make_rig: Callable, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_adds_of_one_turn_are_stored_in_one_transaction(make_rig: Callable) -> None:
     rig = await make_rig(max_concurrent=2)
-    groups: list[list[str]] = []
-    insert_many = rig.store.insert_many
-
-    def spy(rows: list) -> None:
-        rows = list(rows)
-        groups.append([task.task_id for _, task in rows])
-        insert_many(rows)
-
-    monkeypatch.setattr(rig.store, "insert_many", spy)
+    commits = Commits(rig.store)
     tasks = await asyncio.gather(*(rig.engine.add(NewTask(duration=5)) for _ in range(4)))
-    assert groups == [[t.task_id for t in tasks]]
+    assert commits.inserted == [[t.task_id for t in tasks]]
     # The slots went to the first two, as if the four had come one after another.
     assert [t.status for t in tasks] == [S.RUNNING, S.RUNNING, S.QUEUED, S.QUEUED]
     assert [rig.stored(t.task_id)["status"] for t in tasks] == [
         "running", "running", "queued", "queued"
     ]  # fmt: skip
     later = await rig.engine.add(NewTask(duration=5))
-    assert groups[-1] == [later.task_id]
+    assert commits.inserted[-1] == [later.task_id]
     # Submission order survives a restart: seq goes on after the largest stored one.
     rig = await rig.restart()
     assert [t.task_id for t in rig.engine.all_tasks()] == [
         later.task_id, *reversed([t.task_id for t in tasks])
     ]  # fmt: skip
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_a_group_that_cannot_be_stored_changes_nothing(
@@ -310,110 +294,59 @@ async def test_a_group_that_cannot_be_stored_changes_nothing(
 ) -> None:
     published: list[str] = []
     monkeypatch.setattr(rig.hub, "publish", lambda task_id, _json: published.append(task_id))
-
-    def refuse(_rows: object) -> None:
-        raise StoreError("task database: database or disk is full")
-
-    monkeypatch.setattr(rig.store, "insert_many", refuse)
+    commits = Commits(rig.store)
+    commits.failing = 1
     adds = [rig.engine.add(NewTask(duration=5)) for _ in range(3)]
     outcomes = await asyncio.gather(*adds, return_exceptions=True)
     assert all(isinstance(o, StoreError) for o in outcomes)
-    assert published == [] and rig.engine.all_tasks() == [] and not rig.engine._runners
+    assert published == [] and rig.engine.all_tasks() == [] and not rig.engine._runners.runs
     assert rig.engine.counts()["running"] == 0
     monkeypatch.undo()
     task = await rig.engine.add(NewTask(duration=5))
     assert task.status is S.RUNNING and rig.stored(task.task_id)["status"] == "running"
 
 
-def hold_group(engine: TaskEngine) -> Callable[[], None]:
-    """Until the returned function is called, every add staged stays in one open group."""
-    engine._apply_staged = lambda: None  # type: ignore[method-assign]
-
-    def apply() -> None:
-        del engine._apply_staged
-        engine._apply_staged()
-
-    return apply
-
-
-async def test_a_group_never_starts_more_than_the_limit(rig: Rig) -> None:
-    rig.engine.configure(QueueSettings(max_concurrent=1))
-    first = await rig.engine.add(NewTask(duration=1, name="first"))
-    apply = hold_group(rig.engine)
-    after_it = asyncio.create_task(rig.engine.add(NewTask(duration=5, after=(first.task_id,))))
-    await settle()
-    await rig.clock.advance(1.1)  # `first` ends while the next add waits in its group
-    free = asyncio.create_task(rig.engine.add(NewTask(duration=5)))
-    await settle()  # it found the slot free: it will run at once
-    apply()
-    waited, ran = await asyncio.gather(after_it, free)
-    assert (ran.status, waited.status) == (S.RUNNING, S.QUEUED)
-    assert rig.engine.counts()["running"] == 1
-
-
-async def test_once_a_group_is_stored_its_adds_succeed_even_if_the_queue_cannot_move(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rig.engine.configure(QueueSettings(max_concurrent=1))
+async def test_a_slot_freed_in_a_turn_goes_to_one_task(rig: Rig) -> None:
+    await rig.engine.configure(QueueSettings(max_concurrent=1))
     first = await rig.engine.add(NewTask(duration=5, name="first"))
-    apply = hold_group(rig.engine)
-    waiting = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="waiting")))
-    await settle()
-    rig.engine.cancel(first.task_id)  # frees the slot before the group is applied
-
-    def refuse(*_row: object) -> None:
-        raise StoreError("task database: database is locked")
-
-    monkeypatch.setattr(rig.store, "update", refuse)  # so starting `waiting` fails
-    apply()
-    task = await waiting  # stored: it answers, as the task it is
-    assert task.status is S.QUEUED and rig.stored(task.task_id)["status"] == "queued"
-    assert task.task_id not in rig.engine._runners
-    monkeypatch.undo()
-    await rig.engine.add(NewTask(duration=5))  # the next change moves the queue on
-    assert rig.engine.get(task.task_id).status is S.RUNNING
+    cancel = rig.engine.cancel(first.task_id)
+    adds = [rig.engine.add(NewTask(duration=5, name=name)) for name in "ab"]
+    _, a, b = await asyncio.gather(cancel, *adds)
+    assert (a.status, b.status) == (S.RUNNING, S.QUEUED)
+    assert rig.engine.counts()["running"] == 1
+    assert [rig.stored(t.task_id)["status"] for t in (first, a, b)] == [
+        "cancelled", "running", "queued"
+    ]  # fmt: skip
 
 
-def refuse_writes_of(rig: Rig, monkeypatch: pytest.MonkeyPatch, task_id: str) -> None:
-    """The database refuses every change to this one task (as if locked just then)."""
-    update = rig.store.update
-
-    def picky(seq: int, task: object) -> None:
-        if getattr(task, "task_id", None) == task_id:
-            raise StoreError("task database: database is locked")
-        update(seq, task)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(rig.store, "update", picky)
-
-
-async def test_a_release_the_database_refused_is_tried_again_on_the_next_change(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    first = await rig.engine.add(NewTask(duration=1))
-    then = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
-    refuse_writes_of(rig, monkeypatch, then.task_id)
-    await rig.clock.advance(1.1)  # `first` ends and is stored; releasing `then` is refused
-    assert rig.engine.get(first.task_id).status is S.COMPLETED
-    assert first.task_id not in rig.engine._run_started, "its run was wound up all the same"
-    assert rig.engine.get(then.task_id).status is S.SCHEDULED
-    monkeypatch.undo()
-    await rig.engine.add(NewTask(duration=5))  # any later change looks again
-    assert rig.engine.get(then.task_id).status is S.RUNNING
-    assert rig.stored(then.task_id)["status"] == "running"
-
-
-async def test_a_stored_cancel_answers_even_if_the_next_start_is_refused(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rig.engine.configure(QueueSettings(max_concurrent=1))
+async def test_what_was_decided_on_a_change_that_failed_is_undone_too(rig: Rig) -> None:
+    """The start that a cancel's free slot allowed goes with the cancel: memory never
+    holds a state the file could not have reached."""
+    await rig.engine.configure(QueueSettings(max_concurrent=1))
     running = await rig.engine.add(NewTask(duration=5))
     waiting = await rig.engine.add(NewTask(duration=5))
-    refuse_writes_of(rig, monkeypatch, waiting.task_id)
-    assert rig.engine.cancel(running.task_id).status is S.CANCELLED
+    Commits(rig.store).failing = 1
+    with pytest.raises(StoreError):
+        await rig.engine.cancel(running.task_id)
+    assert rig.engine.get(running.task_id).status is S.RUNNING
     assert rig.engine.get(waiting.task_id).status is S.QUEUED
-    monkeypatch.undo()
-    rig.engine.configure(QueueSettings(max_concurrent=1))  # the next change starts it
+    assert waiting.task_id not in rig.engine._runners.runs
+    assert (await rig.engine.cancel(running.task_id)).status is S.CANCELLED
     assert rig.engine.get(waiting.task_id).status is S.RUNNING
+    assert rig.stored(waiting.task_id)["status"] == "running"
+
+
+async def test_a_run_whose_end_could_not_be_stored_is_recorded_later(rig: Rig) -> None:
+    first = await rig.engine.add(NewTask(duration=1))
+    then = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    Commits(rig.store).fail_on = lambda task: task.status is S.COMPLETED
+    await rig.clock.advance(1.01)  # `first` ends; storing that (and releasing `then`) fails
+    assert rig.engine.get(first.task_id).status is S.RUNNING
+    assert rig.engine.get(then.task_id).status is S.SCHEDULED
+    await rig.clock.advance(0.3)  # the next progress flush looks again, with no other change
+    assert rig.stored(first.task_id)["status"] == "completed"
+    assert rig.stored(then.task_id)["status"] == "running"
+    assert first.task_id not in rig.engine._runners._run_started, "its run was wound up"
 
 
 async def test_a_group_that_breaks_after_it_is_stored_fails_its_adds_instead_of_hanging(
@@ -422,20 +355,29 @@ async def test_a_group_that_breaks_after_it_is_stored_fails_its_adds_instead_of_
     def broken(*_args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(rig.engine, "_publish", broken)
+    monkeypatch.setattr(rig.engine._ledger, "_publish", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         await asyncio.wait_for(rig.engine.add(NewTask(duration=5)), 5)
+    monkeypatch.undo()
 
 
-async def test_clearing_keeps_what_a_staged_task_runs_after(rig: Rig) -> None:
+async def test_clearing_keeps_what_a_new_task_runs_after(rig: Rig) -> None:
     first = await rig.engine.add(NewTask(duration=1))
-    apply = hold_group(rig.engine)
     await rig.clock.advance(1.1)
     later = asyncio.create_task(rig.engine.add(NewTask(duration=1, after=(first.task_id,))))
-    await settle()
-    assert rig.engine.clear_finished() == []
-    apply()
+    await asyncio.sleep(0)  # decided, not yet stored
+    assert await rig.engine.clear_finished() == []
     assert (await later).status is S.RUNNING
+
+
+async def test_a_task_being_cleared_cannot_be_named(rig: Rig) -> None:
+    first = await rig.engine.add(NewTask(duration=1))
+    await rig.clock.advance(1.1)
+    clearing = asyncio.create_task(rig.engine.clear_finished())
+    await asyncio.sleep(0)  # decided, not yet stored
+    with pytest.raises(InvalidTask, match="unknown task ids"):
+        await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
+    assert await clearing == [first.task_id]
 
 
 async def test_an_add_whose_caller_gave_up_still_counts(rig: Rig) -> None:
@@ -452,21 +394,21 @@ async def test_stop_stores_what_was_staged(make_rig: Callable) -> None:
     rig = await make_rig()
     add = asyncio.create_task(rig.engine.add(NewTask(duration=5)))
     await asyncio.sleep(0)  # staged, not yet written
-    await rig.engine.stop()
+    await rig.close()
     task = await add
     assert rig.stored(task.task_id)["status"] == "interrupted"
-    assert not rig.engine._runners
+    assert not rig.engine._runners.runs
 
 
 async def test_a_runner_cancelled_before_its_first_step_is_forgotten(make_rig: Callable) -> None:
     rig = await make_rig(max_concurrent=1)
     first = await rig.engine.add(NewTask(duration=5))
     second = await rig.engine.add(NewTask(duration=5))
-    rig.engine.cancel(first.task_id)  # starts `second`'s runner ...
-    rig.engine.cancel(second.task_id)  # ... which is cancelled before it ever ran
+    await rig.engine.cancel(first.task_id)  # starts `second`'s runner ...
+    await rig.engine.cancel(second.task_id)  # ... which is cancelled before it ever ran
     await settle()
-    assert rig.engine._runners == {}
-    await rig.engine.stop()
+    assert rig.engine._runners.runs == {}
+    await rig.close()
 
 
 async def test_dependencies_on_finished_tasks_leave_no_bookkeeping(rig: Rig) -> None:
@@ -474,5 +416,5 @@ async def test_dependencies_on_finished_tasks_leave_no_bookkeeping(rig: Rig) -> 
     await rig.clock.advance(1.5)
     await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
     await rig.clock.advance(1.5)
-    rig.engine.clear_finished()
-    assert not rig.engine._dependents
+    await rig.engine.clear_finished()
+    assert not rig.engine._ledger.dependents

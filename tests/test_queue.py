@@ -30,7 +30,7 @@ async def test_limit_holds_under_a_burst(make_rig: MakeRig) -> None:
         await rig.clock.advance(0.5)
     assert peak == 3
     assert set(statuses(rig, *ids)) == {S.COMPLETED}
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_queue_position_follows_priority_then_submission(make_rig: MakeRig) -> None:
@@ -39,9 +39,9 @@ async def test_queue_position_follows_priority_then_submission(make_rig: MakeRig
     a = await rig.engine.add(NewTask(duration=1, name="a"))
     b = await rig.engine.add(NewTask(duration=1, name="b", priority=2))
     c = await rig.engine.add(NewTask(duration=1, name="c"))
-    assert [rig.engine._line.position(t.task_id) for t in (b, a, c)] == [1, 2, 3]
+    assert [rig.engine._ledger.line.position(t.task_id) for t in (b, a, c)] == [1, 2, 3]
     assert b'"queue_position":2' in rig.engine.render(a)
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_reprioritize_and_move_to_front(make_rig: MakeRig) -> None:
@@ -50,20 +50,20 @@ async def test_reprioritize_and_move_to_front(make_rig: MakeRig) -> None:
     a = await rig.engine.add(NewTask(duration=1, priority=3))
     b = await rig.engine.add(NewTask(duration=1))
     c = await rig.engine.add(NewTask(duration=1))
-    rig.engine.set_priority(c.task_id, front=True)
-    assert rig.engine._line.first() == c.task_id
+    await rig.engine.set_priority(c.task_id, front=True)
+    assert rig.engine._ledger.line.first() == c.task_id
     assert rig.engine.get(c.task_id).priority == 4
-    rig.engine.set_priority(b.task_id, 10)
-    assert [rig.engine._line.position(t.task_id) for t in (b, c, a)] == [1, 2, 3]
+    await rig.engine.set_priority(b.task_id, 10)
+    assert [rig.engine._ledger.line.position(t.task_id) for t in (b, c, a)] == [1, 2, 3]
     with pytest.raises(InvalidTask):
-        rig.engine.set_priority(a.task_id)
-    await rig.engine.stop()
+        await rig.engine.set_priority(a.task_id)
+    await rig.close()
 
 
 async def test_only_waiting_tasks_can_be_reranked(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=5))
     with pytest.raises(TaskConflict, match="only scheduled or queued"):
-        rig.engine.set_priority(task.task_id, 3)
+        await rig.engine.set_priority(task.task_id, 3)
 
 
 async def test_dependency_runs_after_success(rig: Rig) -> None:
@@ -90,7 +90,7 @@ async def test_dependency_failure_propagates_down_a_chain(rig: Rig) -> None:
 async def test_cancelled_dependency_fails_the_dependent(rig: Rig) -> None:
     first = await rig.engine.add(NewTask(duration=5))
     second = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
-    rig.engine.cancel(first.task_id)
+    await rig.engine.cancel(first.task_id)
     failed = rig.engine.get(second.task_id)
     assert failed.status is S.FAILED
     assert failed.error == f"dependency {first.task_id} was cancelled"
@@ -98,7 +98,7 @@ async def test_cancelled_dependency_fails_the_dependent(rig: Rig) -> None:
 
 async def test_depending_on_a_failed_task_fails_at_once(rig: Rig) -> None:
     first = await rig.engine.add(NewTask(duration=5))
-    rig.engine.cancel(first.task_id)
+    await rig.engine.cancel(first.task_id)
     late = await rig.engine.add(NewTask(duration=1, after=(first.task_id,)))
     assert late.status is S.FAILED
 
@@ -122,20 +122,20 @@ async def test_clear_finished_keeps_what_a_waiting_task_needs(rig: Rig) -> None:
     first = await rig.engine.add(NewTask(duration=1))
     await rig.engine.add(NewTask(duration=1, delay=60, after=(first.task_id,)))
     await rig.clock.advance(1.5)
-    assert rig.engine.clear_finished() == []
+    assert await rig.engine.clear_finished() == []
     assert rig.engine.get(first.task_id).status is S.COMPLETED
 
 
 async def test_pause_holds_progress_and_resume_goes_on(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(4)
-    paused = rig.engine.pause(task.task_id)
+    paused = await rig.engine.pause(task.task_id)
     assert paused.status is S.PAUSED
     assert paused.progress == pytest.approx(0.4, abs=0.03)
     assert paused.elapsed == pytest.approx(4)
     await rig.clock.advance(100)
     assert rig.engine.get(task.task_id).progress == paused.progress
-    assert rig.engine.resume(task.task_id).status is S.RUNNING
+    assert (await rig.engine.resume(task.task_id)).status is S.RUNNING
     await rig.clock.advance(5.9)
     assert rig.engine.get(task.task_id).status is S.RUNNING
     assert rig.engine.get(task.task_id).progress > 0.9
@@ -150,70 +150,70 @@ async def test_paused_task_frees_its_slot_and_waits_for_one_to_resume(make_rig: 
     a = await rig.engine.add(NewTask(duration=10))
     b = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(1)
-    rig.engine.pause(a.task_id)
+    await rig.engine.pause(a.task_id)
     assert statuses(rig, a.task_id, b.task_id) == [S.PAUSED, S.RUNNING]
-    assert rig.engine.resume(a.task_id).status is S.QUEUED
+    assert (await rig.engine.resume(a.task_id)).status is S.QUEUED
     await rig.clock.advance(10)
     assert statuses(rig, a.task_id, b.task_id) == [S.RUNNING, S.COMPLETED]
     await rig.clock.advance(9.1)
     assert statuses(rig, a.task_id) == [S.COMPLETED]
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_pause_is_refused_for_tasks_not_running(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=1, delay=10))
     with pytest.raises(TaskConflict):
-        rig.engine.pause(task.task_id)
+        await rig.engine.pause(task.task_id)
     with pytest.raises(TaskConflict):
-        rig.engine.resume(task.task_id)
+        await rig.engine.resume(task.task_id)
 
 
 async def test_paused_task_survives_a_restart(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=10))
     await rig.clock.advance(3)
-    rig.engine.pause(task.task_id)
+    await rig.engine.pause(task.task_id)
     rig = await rig.restart(advance=50)
     assert rig.engine.get(task.task_id).status is S.PAUSED
-    rig.engine.resume(task.task_id)
+    await rig.engine.resume(task.task_id)
     await rig.clock.advance(7.1)
     assert rig.engine.get(task.task_id).status is S.COMPLETED
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_queue_pause_starts_nothing_new(rig: Rig) -> None:
     running = await rig.engine.add(NewTask(duration=10))
-    rig.engine.configure(QueueSettings(paused=True))
+    await rig.engine.configure(QueueSettings(paused=True))
     waiting = await rig.engine.add(NewTask(duration=1))
     await rig.clock.advance(5)
     assert statuses(rig, running.task_id, waiting.task_id) == [S.RUNNING, S.QUEUED]
-    rig.engine.configure(QueueSettings(paused=False))
+    await rig.engine.configure(QueueSettings(paused=False))
     assert statuses(rig, waiting.task_id) == [S.RUNNING]
 
 
 async def test_queue_settings_survive_a_restart(rig: Rig) -> None:
-    rig.engine.configure(QueueSettings(max_concurrent=2, paused=True))
+    await rig.engine.configure(QueueSettings(max_concurrent=2, paused=True))
     rig = await rig.restart()
     assert rig.engine.queue == QueueSettings(max_concurrent=2, paused=True)
-    await rig.engine.stop()
+    await rig.close()
 
 
 async def test_lowering_the_limit_lets_running_tasks_finish(make_rig: MakeRig) -> None:
     rig = await make_rig(max_concurrent=3)
     ids = [(await rig.engine.add(NewTask(duration=2))).task_id for _ in range(4)]
-    rig.engine.configure(QueueSettings(max_concurrent=1))
+    await rig.engine.configure(QueueSettings(max_concurrent=1))
     assert statuses(rig, *ids) == [S.RUNNING] * 3 + [S.QUEUED]
     await rig.clock.advance(2.1)
     assert statuses(rig, *ids) == [S.COMPLETED] * 3 + [S.RUNNING]
     with pytest.raises(InvalidTask):
-        rig.engine.configure(QueueSettings(max_concurrent=0))
-    await rig.engine.stop()
+        await rig.engine.configure(QueueSettings(max_concurrent=0))
+    await rig.close()
 
 
 async def test_retry_makes_a_new_task_with_the_same_parameters(rig: Rig) -> None:
     old = await rig.engine.add(NewTask(duration=2, name="nightly", priority=4))
     with pytest.raises(TaskConflict, match="only finished tasks"):
         await rig.engine.retry(old.task_id)
-    rig.engine.cancel(old.task_id)
+    await rig.engine.cancel(old.task_id)
     new = await rig.engine.retry(old.task_id)
     assert new.task_id != old.task_id
     assert (new.name, new.duration, new.priority, new.retry_of) == ("nightly", 2, 4, old.task_id)

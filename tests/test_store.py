@@ -35,8 +35,8 @@ def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None
             task("a", TaskStatus.RUNNING), after=("b",), elapsed=2.5, retry_of="z", priority=-3
         ),
     ]
-    store.insert_many([(7, original[0]), (9, original[1])])
-    store.update_many([(9, original[1].with_progress(0.5))])
+    store.write([("insert", [(7, original[0]), (9, original[1])])])
+    store.write([("update", [(9, original[1].with_progress(0.5))])])
     store.close()
     rows = list(Store.open(tmp_path / "tasks.db").load_all())
     assert [(seq, t.task_id) for seq, t in rows] == [(7, "b"), (9, "a")]
@@ -59,7 +59,7 @@ def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> Non
         )
         conn.execute("DELETE FROM tasks WHERE task_id = 'old3'")  # the newest, cleared
     store = Store.open(db)
-    store.insert_many([(3, task("new"))])
+    store.write([("insert", [(3, task("new"))])])
     store.close()
     rows = list(Store.open(db).load_all())
     assert [(seq, t.task_id) for seq, t in rows] == [(1, "old1"), (2, "old2"), (3, "new")]
@@ -73,31 +73,31 @@ def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> Non
 
 def test_rows_are_changed_and_deleted_by_seq(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
-    store.insert_many([(1, task("a")), (2, task("b")), (3, task("c"))])
-    store.update(2, task("b", TaskStatus.CANCELLED))
-    store.delete([(1, "a"), (3, "c")])
+    store.write([("insert", [(1, task("a")), (2, task("b")), (3, task("c"))])])
+    store.write([("update", [(2, task("b", TaskStatus.CANCELLED))])])
+    store.write([("delete", [(1, "a"), (3, "c")])])
     assert [(seq, t) for seq, t in store.load_all()] == [(2, task("b", TaskStatus.CANCELLED))]
     store.close()
 
 
 def test_a_write_that_misses_its_row_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
-    store.insert_many([(1, task("a")), (2, task("b"))])
+    store.write([("insert", [(1, task("a")), (2, task("b"))])])
     with pytest.raises(StoreError, match="1 rows matched where 2 should have"):
-        store.update_many([(1, task("a", TaskStatus.CANCELLED)), (2, task("c"))])
+        store.write([("update", [(1, task("a", TaskStatus.CANCELLED)), (2, task("c"))])])
     with pytest.raises(StoreError, match="0 rows matched where 1 should have"):
-        store.update(2, task("a", TaskStatus.FAILED))  # seq 2 is not task a's row
+        store.write([("update", [(2, task("a", TaskStatus.FAILED))])])  # seq 2 is not task a's row
     with pytest.raises(StoreError, match="restart the app"):
-        store.delete([(1, "a"), (2, "a")])
+        store.write([("delete", [(1, "a"), (2, "a")])])
     assert [t for _, t in store.load_all()] == [task("a"), task("b")]
     store.close()
 
 
 def test_a_group_that_cannot_be_written_leaves_no_row(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
-    store.insert_many([(1, task("a"))])
+    store.write([("insert", [(1, task("a"))])])
     with pytest.raises(StoreError):
-        store.insert_many([(2, task("b")), (1, task("clash"))])  # seq 1 is taken
+        store.write([("insert", [(2, task("b")), (1, task("clash"))])])  # seq 1 is taken
     assert [t.task_id for _, t in store.load_all()] == ["a"]
     store.close()
 

@@ -84,7 +84,7 @@ async def add_task(body: AddTask, request: Request) -> Response:
 @router.post("/tasks/cancel", response_model=TaskOut, responses=ON_TASK)
 async def cancel_task(body: CancelTask, request: Request) -> Response:
     engine = engine_of(request)
-    return task_response(engine, engine.cancel(body.task_id))
+    return task_response(engine, await engine.cancel(body.task_id))
 
 
 _ONE_STATUS = f" *(?:{'|'.join(TaskStatus)}) *"
@@ -143,7 +143,7 @@ def _joined(items: list[bytes], head: bytes, tail: bytes) -> bytes:
 @router.delete("/tasks/finished", response_model=Removed, responses=COMMON)
 async def clear_finished(request: Request) -> Removed:
     engine = engine_of(request)
-    ids = engine.clear_finished()
+    ids = await engine.clear_finished()
     return Removed(removed=len(ids), task_ids=ids)
 
 
@@ -182,13 +182,13 @@ async def get_task(task_id: str, request: Request) -> Response:
 @router.post("/tasks/{task_id}/pause", response_model=TaskOut, responses=ON_TASK)
 async def pause_task(task_id: str, request: Request) -> Response:
     engine = engine_of(request)
-    return task_response(engine, engine.pause(task_id))
+    return task_response(engine, await engine.pause(task_id))
 
 
 @router.post("/tasks/{task_id}/resume", response_model=TaskOut, responses=ON_TASK)
 async def resume_task(task_id: str, request: Request) -> Response:
     engine = engine_of(request)
-    return task_response(engine, engine.resume(task_id))
+    return task_response(engine, await engine.resume(task_id))
 
 
 @router.post(
@@ -205,7 +205,9 @@ async def retry_task(task_id: str, request: Request) -> Response:
 @router.post("/tasks/{task_id}/priority", response_model=TaskOut, responses=ON_TASK)
 async def reprioritize_task(task_id: str, body: Reprioritize, request: Request) -> Response:
     engine = engine_of(request)
-    return task_response(engine, engine.set_priority(task_id, body.priority, front=body.front))
+    return task_response(
+        engine, await engine.set_priority(task_id, body.priority, front=body.front)
+    )
 
 
 @router.get("/settings", response_model=QueueSettingsBody, responses=COMMON)
@@ -223,19 +225,19 @@ async def put_settings(body: QueueSettingsBody, request: Request) -> dict:
         changes["max_concurrent"] = given["max_concurrent"]
     if "queue_paused" in given:
         changes["paused"] = given["queue_paused"]
-    return engine.configure(dataclasses.replace(engine.queue, **changes)).public
+    return (await engine.configure(dataclasses.replace(engine.queue, **changes))).public
 
 
 @router.post("/queue/pause", response_model=QueueSettingsBody, responses=COMMON)
 async def pause_queue(request: Request) -> dict:
     engine = engine_of(request)
-    return engine.configure(dataclasses.replace(engine.queue, paused=True)).public
+    return (await engine.configure(dataclasses.replace(engine.queue, paused=True))).public
 
 
 @router.post("/queue/resume", response_model=QueueSettingsBody, responses=COMMON)
 async def resume_queue(request: Request) -> dict:
     engine = engine_of(request)
-    return engine.configure(dataclasses.replace(engine.queue, paused=False)).public
+    return (await engine.configure(dataclasses.replace(engine.queue, paused=False))).public
 
 
 @router.get("/healthz", response_model=Health)

@@ -21,18 +21,13 @@ from web.headers import SecurityHeadersMiddleware
 from web.realtime import Hub
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
-from web.store import Store, StoreError
-from web.tasks.engine import (
-    InvalidParams,
-    InvalidTask,
-    Refused,
-    TaskEngine,
-    TaskNotFound,
-    new_task_id,
-)
+from web.store import StoreError
+from web.tasks.engine import TaskEngine, new_task_id
+from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.logs import LogBook
 from web.tasks.model import TaskConflict
 from web.tasks.registry import KindsError, load_kinds
+from web.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +46,20 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             kinds = load_kinds(settings.kinds_file, settings.kill_grace)
-            store = Store.open(settings.db_path)
+            writer = await Writer.open(settings.db_path, settings.db_busy_timeout)
         except (StoreError, KindsError) as exc:
             _startup_failed(app, exc)
             raise
         try:
             app.state.token = settings.token or load_or_create_token(settings.token_path)
         except OSError as exc:
-            store.close()
+            await writer.close()
             _startup_failed(app, exc)
             raise
         hub = Hub(max_pending=settings.ws_max_pending)
         logs = LogBook(settings.task_logs_dir, settings.task_log_max_bytes, hub.publish_log)
         engine = TaskEngine(
-            store,
+            writer,
             hub,
             logs,
             clock=clock or SystemClock(),
@@ -79,7 +74,7 @@ def create_app(
         try:
             await engine.start()  # recovery writes: a locked or full database fails here
         except StoreError as exc:
-            store.close()
+            await writer.close()
             _startup_failed(app, exc)
             raise
         if tune_gc:
@@ -87,9 +82,11 @@ def create_app(
         try:
             yield
         finally:
-            await engine.stop()
-            hub.close_all()
-            store.close()
+            try:
+                await engine.stop()
+            finally:
+                hub.close_all()
+                await writer.close()
 
     app = FastAPI(
         title="Task Dashboard",

@@ -6,7 +6,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 # Waits that are this close to their end count as over. Subtracting float timestamps
@@ -46,6 +46,9 @@ class ManualClock:
     """
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
+        # Work that finishes outside the loop and that each step waits for as well: the
+        # engine's writes, which the writer thread commits (TaskEngine.idle).
+        self.also_wait: Callable[[], Awaitable[None]] | None = None
         self._now = start
         self._mono = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -71,16 +74,21 @@ class ManualClock:
 
     async def advance(self, seconds: float) -> None:
         target = self._mono + seconds
-        await settle()
+        await self._settle()
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline, _, fut = heapq.heappop(self._sleepers)
             if deadline > self._mono:
                 self._move(deadline - self._mono)
             if not fut.done():
                 fut.set_result(None)
-            await settle()
+            await self._settle()
         self._move(target - self._mono)
+        await self._settle()
+
+    async def _settle(self) -> None:
         await settle()
+        if self.also_wait is not None:
+            await self.also_wait()
 
 
 async def settle(rounds: int = 20) -> None:

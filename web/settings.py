@@ -80,6 +80,9 @@ class Settings:
     kill_grace: float = 5.0
     # Per task log file; past it the oldest half is dropped.
     task_log_max_bytes: int = 1024 * 1024
+    # How long a write waits for another process's lock on the database before the change
+    # is refused (503); the server keeps answering everything else meanwhile.
+    db_busy_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):

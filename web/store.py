@@ -1,4 +1,5 @@
-"""SQLite store: the durable history. One connection, one writer (the engine's loop).
+"""SQLite store: the durable history. One connection, used only by the writer thread
+(web/writer.py); the event loop never calls it.
 
 WAL with synchronous=NORMAL survives a crash of the process (not of the OS) with every
 committed write, and each change is committed before it is published.
@@ -8,14 +9,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from web.tasks.model import Task, TaskStatus
 
 
 class StoreError(RuntimeError):
     """The database cannot be used; the message names the file and what to do."""
+
+
+# Changes in the order they were decided, each a kind and its rows:
+#   ("insert", [(seq, Task)]), ("update", [(seq, Task)]), ("delete", [(seq, task_id)]),
+#   ("settings", [(key, value)]).
+Op = tuple[Literal["insert", "update", "delete", "settings"], list]
+Ops = list[Op]
 
 
 # Each entry moves the schema from version i to i+1; never edit one that has shipped.
@@ -127,6 +136,11 @@ _INSERT = f"INSERT INTO tasks (seq, {', '.join(COLUMNS)}) VALUES (?{', ?' * len(
 _UPDATE = (
     f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE seq = ? AND task_id = ?"
 )
+_DELETE = "DELETE FROM tasks WHERE seq = ? AND task_id = ?"
+_SAVE_SETTING = (
+    "INSERT INTO settings (key, value) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 
 
 def _row(task: Task) -> tuple:
@@ -182,7 +196,7 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, busy_timeout: float = 5.0) -> Store:
         """Open (creating if needed) and migrate; every failure becomes a StoreError."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,15 +212,16 @@ class Store:
         conn.row_factory = sqlite3.Row
         store = cls(conn, path)
         try:
-            store._prepare()
+            store._prepare(busy_timeout)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(_explain(path, exc)) from exc
         return store
 
-    def _prepare(self) -> None:
+    def _prepare(self, busy_timeout: float) -> None:
         c = self._conn
-        c.execute("PRAGMA busy_timeout = 5000")
+        # How long a write waits for another process's lock before it is refused (503).
+        c.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         # quick_check reads every page: a damaged file is caught here, not in a request.
         result = c.execute("PRAGMA quick_check").fetchone()[0]
         if result != "ok":
@@ -239,60 +254,36 @@ class Store:
         for row in self._conn.execute(f"SELECT seq, {', '.join(COLUMNS)} FROM tasks ORDER BY seq"):
             yield row["seq"], _task(row)
 
-    def insert_many(self, rows: Iterable[tuple[int, Task]]) -> None:
-        """New tasks, each with the seq it is to be found by, in one transaction."""
-        self._write_many(_INSERT, [(seq, *_row(task)) for seq, task in rows])
-
-    def update(self, seq: int, task: Task) -> None:
-        self._write_one(_UPDATE, _changed(seq, task))
-
-    def update_many(self, rows: Iterable[tuple[int, Task]]) -> None:
-        """Several changes in one transaction (batched progress, shutdown, recovery)."""
-        params = [_changed(seq, task) for seq, task in rows]
-        if params:
-            self._write_many(_UPDATE, params, each_one_row=True)
-
-    def delete(self, rows: Iterable[tuple[int, str]]) -> None:
-        """The rows of these (seq, task_id)."""
-        sql = "DELETE FROM tasks WHERE seq = ? AND task_id = ?"
-        self._write_many(sql, list(rows), each_one_row=True)
-
     def load_settings(self) -> dict[str, object]:
         rows = self._conn.execute("SELECT key, value FROM settings")
         return {key: json.loads(value) for key, value in rows}
 
-    def save_settings(self, values: dict[str, object]) -> None:
-        """All of them in one transaction."""
-        self._write_many(
-            "INSERT INTO settings (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [(key, json.dumps(value)) for key, value in values.items()],
-        )
-
-    def _write_many(self, sql: str, rows: list[tuple], each_one_row: bool = False) -> None:
-        """One statement for many rows, in one transaction. `each_one_row`: every row must
-        change exactly one row of the table, or nothing is written (a change the engine
-        would publish must not have missed its row)."""
+    def write(self, ops: Ops) -> None:
+        """Every change in one transaction, in order. Updates and deletes must each hit
+        exactly their row, or nothing is written (a change the engine would publish must
+        not have missed its row)."""
         try:
             with self._conn:
-                self._conn.execute("BEGIN")
-                changed = self._conn.executemany(sql, rows).rowcount
-                if each_one_row and changed != len(rows):
-                    raise _Mismatch(changed, len(rows))  # rolls the others back
+                self._conn.execute("BEGIN IMMEDIATE")
+                for kind, rows in ops:
+                    if kind == "insert":
+                        self._conn.executemany(_INSERT, [(seq, *_row(t)) for seq, t in rows])
+                    elif kind == "update":
+                        self._each_one_row(_UPDATE, [_changed(seq, t) for seq, t in rows])
+                    elif kind == "delete":
+                        self._each_one_row(_DELETE, rows)
+                    else:
+                        params = [(key, json.dumps(value)) for key, value in rows]
+                        self._conn.executemany(_SAVE_SETTING, params)
         except sqlite3.Error as exc:
             raise StoreError(_explain(self.path, exc)) from exc
         except _Mismatch as exc:
             raise StoreError(exc.explain(self.path)) from exc
 
-    def _write_one(self, sql: str, params: tuple) -> None:
-        """One statement that must change exactly one row (if it changed none, nothing was
-        written, so there is nothing to roll back)."""
-        try:
-            changed = self._conn.execute(sql, params).rowcount
-        except sqlite3.Error as exc:
-            raise StoreError(_explain(self.path, exc)) from exc
-        if changed != 1:
-            raise StoreError(_Mismatch(changed, 1).explain(self.path))
+    def _each_one_row(self, sql: str, params: list[tuple]) -> None:
+        changed = self._conn.executemany(sql, params).rowcount
+        if changed != len(params):
+            raise _Mismatch(changed, len(params))  # rolls the others back
 
 
 class _Mismatch(Exception):
@@ -311,7 +302,10 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         hint = "make the file and its folder writable, or choose another with TASK_DASHBOARD_HOME"
     elif "locked" in text or "busy" in text:
-        hint = "another program holds a lock on it; close that program and try again"
+        hint = (
+            "another process holds a lock on it, such as a backup tool or sqlite3 opened by "
+            "hand; nothing was changed: close that program and try again"
+        )
     elif "disk is full" in text or "full" in text:
         hint = "free some disk space and try again"
     else:

@@ -1,17 +1,14 @@
 """TaskEngine: adds, runs, pauses, cancels and lists tasks; the single writer of task state.
 
 Every change goes the same way: transition() (or a plain field change) makes the new
-Task, the store commits it, the in-memory index takes it, and only then the hub publishes
-it (persist, then publish). The engine owns every asyncio task it starts (runners,
-start-time waits, the progress flusher) and cancels and awaits all of them in stop().
+Task, the ledger takes it in memory at once and into the batch of this turn of the loop,
+the writer thread commits the batch, and only then is it published and are its follow-ups
+run: a runner started or stopped (persist, then publish; web/tasks/ledger.py). Commands
+answer once their change is committed; a change that cannot be stored is undone with
+everything decided after it, and the command answers with the StoreError (503).
 
-New tasks are committed in groups: add() stages its task, and the adds staged while the
-loop works through its ready callbacks are inserted in one transaction by a callback queued
-behind them; only then do the tasks enter the index, go out to clients and start, and
-only then do the adds answer. A commit per add cost a fifth of the add path (bench/). A
-staged task is nowhere but in the staging list: if its group cannot be written, every add
-of the group fails and nothing else has changed. Once it is written, every add of the
-group succeeds, whatever happens to the follow-up writes (a dependency's outcome, a start).
+The engine owns every asyncio task it starts (through Runners, and the progress flusher)
+and cancels and awaits all of them in stop().
 """
 
 from __future__ import annotations
@@ -23,20 +20,23 @@ import functools
 import itertools
 import logging
 import uuid
-from collections import Counter, defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from web.clock import SLACK, Clock
+from web.clock import SLACK, Clock, settle
 from web.realtime import Hub
-from web.store import Store, StoreError
-from web.tasks.kinds import Kind, TaskContext
+from web.store import Store
+from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
+from web.tasks.kinds import Kind
+from web.tasks.ledger import Ledger
 from web.tasks.logs import LogBook
 from web.tasks.model import Task, TaskConflict, TaskStatus, transition
-from web.tasks.queue import WaitingLine
+from web.tasks.running import Runners
+from web.writer import Writer
 
 log = logging.getLogger(__name__)
 S = TaskStatus
@@ -52,28 +52,8 @@ BLOCKED_BECAUSE = {
     S.CANCELLED: "was cancelled",
     S.INTERRUPTED: "was interrupted",
 }
-
-
-class TaskNotFound(LookupError):
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        super().__init__(f"no task with id {task_id!r}")
-
-
-class InvalidTask(ValueError):
-    """What was asked for cannot be a task (HTTP 422): unknown kind, unknown dependency."""
-
-
-class Refused(PermissionError):
-    """Not allowed on this server (HTTP 403), e.g. running programs without a token."""
-
-
-class InvalidParams(ValueError):
-    """The kind's parameters do not validate; `errors` are pydantic's, one per problem."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+__all__ = ["InvalidParams", "InvalidTask", "NewTask", "QueueSettings", "Refused", "TaskEngine"]
+__all__ += ["TaskNotFound", "new_task_id"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +89,7 @@ def new_task_id() -> str:
 class TaskEngine:
     def __init__(
         self,
-        store: Store,
+        writer: Writer,
         hub: Hub,
         logs: LogBook,
         *,
@@ -120,7 +100,7 @@ class TaskEngine:
         progress_interval: float = 0.25,
         allow_programs: bool = True,
     ) -> None:
-        self._store = store
+        self._writer = writer
         self._hub = hub
         self.logs = logs
         self._clock = clock
@@ -133,82 +113,63 @@ class TaskEngine:
         self._allow_programs = allow_programs
         self._progress_interval = progress_interval
         self.queue = QueueSettings()
-        self._tasks: dict[str, Task] = {}  # insertion order = submission order
-        # Each task's JSON as of its last change, in the same order; queue_position is left
-        # null (render fills it in). Lists and broadcasts are joined from these: 10,000 of
-        # them in a dict's values cost far less to walk than 10,000 Task objects.
-        self._json: dict[str, bytes] = {}
-        # Each task's seq: its key in the store, and its place in submission order.
-        self._order: dict[str, int] = {}
-        self._counts: Counter[TaskStatus] = Counter()
-        self._line = WaitingLine()
-        self._dependents: defaultdict[str, set[str]] = defaultdict(set)
-        self._runners: dict[str, asyncio.Task[None]] = {}
-        self._timers: dict[str, asyncio.Task[None]] = {}
-        self._run_started: dict[str, float] = {}  # monotonic start of the current run
-        self._progress: dict[str, float] = {}
+        self._ledger = Ledger(writer, self._published, self._undone)
+        self._runners = Runners(clock, logs, self.kind, self._is_running, self._ended)
+        # Runs that ended but whose end is not stored yet: tried again after an undo.
+        self._endings: dict[str, tuple[TaskStatus, dict[str, Any]]] = {}
+        self._clearing: set[str] = set()  # deleted once their delete is committed
         self._flusher: asyncio.Task[None] | None = None
         self._releasing: deque[str] | None = None
         self._submitted = itertools.count(1)
-        # Adds of this turn of the loop, not yet written (see the module docstring).
-        self._staged: list[tuple[int, Task]] = []
-        self._staged_counts: Counter[TaskStatus] = Counter()
-        self._staged_applied: asyncio.Future[None] | None = None
         self._stopping = False
-        # Bound once: every running task's context holds these, and a bound method made per
-        # task is one more object per task for the garbage collector to walk (bench/).
-        self._report, self._log_write = self._report_progress, self._write_log
-        self._look_again = False  # a release failed: _move_on looks at every scheduled task
+        self._look_again = False  # after an undo: _move_on looks at every scheduled task
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the history; what was running when the app stopped becomes interrupted."""
-        stored = self._store.load_settings()
+        stored = await self._writer.call(Store.load_settings)
         self.queue = QueueSettings(
             max_concurrent=stored.get("max_concurrent"),  # type: ignore[arg-type]
             paused=bool(stored.get("queue_paused", False)),
         )
+        history = await self._writer.call(lambda store: list(store.load_all()))
+        seq = 0
+        for seq, task in history:
+            self._ledger.remember(task, seq)
+        self._submitted = itertools.count(seq + 1)
         if self._initial_limit is not None:
             self._save_queue(dataclasses.replace(self.queue, max_concurrent=self._initial_limit))
         now = self._clock.now()
-        interrupted = []
-        seq = 0
-        for seq, task in self._store.load_all():
-            if task.status is S.RUNNING:
-                task = transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
-                interrupted.append((seq, task))
-            self._remember(task, seq)
-        self._submitted = itertools.count(seq + 1)
-        self._store.update_many(interrupted)
-        for task_id in self._scheduled():
-            self._release_if_ready(task_id)
+        for task in self._with_status(S.RUNNING):
+            self._change(transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR))
+        self._move_on(*(t.task_id for t in self._with_status(S.SCHEDULED)))
+        try:
+            await self.settled()  # a locked or full database fails the start here
+        except BaseException:
+            await self._runners.stop_all()  # start-time waits already under way
+            raise
         self._flusher = asyncio.create_task(self._flush_loop(), name="progress-flusher")
-        self._dispatch()
 
     async def stop(self) -> None:
         """Record running tasks as interrupted, then cancel and await everything we started."""
         self._stopping = True
-        self._apply_staged()  # adds already accepted are written (and then interrupted)
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
         try:
             self.flush_progress()
             now = self._clock.now()
-            self._commit_many(
-                transition(t, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
-                for t in self._tasks.values()
-                if t.status is S.RUNNING
-            )
+            for task in self._with_status(S.RUNNING):
+                self._change(
+                    transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
+                )
+            await self.settled()
         finally:
             # Even when the database cannot take that last write (a full disk), every runner
             # is stopped, and with it every process a command task started. The next start
             # records what was running as interrupted anyway.
-            owned = [*self._runners.values(), *self._timers.values()]
-            for job in owned:
-                job.cancel()
-            await asyncio.gather(*owned, return_exceptions=True)
+            await self._runners.stop_all()
 
     # -- commands --------------------------------------------------------------------------
 
@@ -224,8 +185,8 @@ class TaskEngine:
         return sorted(self._kinds.values(), key=lambda k: k.name)
 
     async def add(self, spec: NewTask) -> Task:
-        """The new task as it stands once it is stored (with the adds of the same turn of the
-        loop) and started if it runs at once; StoreError if it could not be stored."""
+        """The new task as it stands once it is stored (with the other changes of the same
+        turn of the loop) and started if it runs at once; StoreError if it was not stored."""
         kind = self.kind(spec.kind)
         if kind.requires_token and not self._allow_programs:
             raise Refused(
@@ -237,7 +198,8 @@ class TaskEngine:
             params = kind.validate(raw).model_dump(mode="json", exclude_none=True)
         except ValidationError as exc:
             raise InvalidParams(exc.errors(include_url=False, include_input=False)) from None
-        missing = [d for d in spec.after if d not in self._tasks]
+        tasks = self._ledger.tasks
+        missing = [d for d in spec.after if d not in tasks or d in self._clearing]
         if missing:
             raise InvalidTask(f"`after` names unknown task ids: {', '.join(missing)}")
         now = self._clock.now()
@@ -261,42 +223,48 @@ class TaskEngine:
             after=after,
             retry_of=spec.retry_of,
         )
-        applied = self._stage(task)
-        await asyncio.shield(applied)  # shared by the group: one add's cancellation is its own
-        return self._tasks.get(task.task_id, task)  # (a task may end and be cleared that fast)
+        launch = functools.partial(self._launch, task) if status is S.RUNNING else None
+        self._ledger.put(task, next(self._submitted), launch)
+        if status is S.SCHEDULED:
+            self._move_on(task.task_id)
+        await self.settled()
+        return tasks.get(task.task_id, task)  # (a task may end and be cleared that fast)
 
-    def cancel(self, task_id: str) -> Task:
-        """Immediate: the answer already says cancelled; the runner unwinds afterwards."""
+    async def cancel(self, task_id: str) -> Task:
+        """Answers once the cancel is stored; the runner unwinds afterwards."""
         task = self.get(task_id)
         cancelled = transition(
-            task, S.CANCELLED, finished_at=self._clock.now(), elapsed=self._elapsed(task)
+            task, S.CANCELLED, finished_at=self._clock.now(), elapsed=self._runners.elapsed(task)
         )
-        self._commit(cancelled)
-        self._end_run(task_id)  # only once the change is stored: a failed write changes nothing
+        self._change(cancelled, then=functools.partial(self._runners.end, task_id))
         self._move_on()
-        return self._tasks[task_id]
+        await self.settled()
+        return cancelled
 
-    def pause(self, task_id: str) -> Task:
+    async def pause(self, task_id: str) -> Task:
         """Stop a running task part-way; it keeps its progress and frees its slot."""
         task = self.get(task_id)
         if task.status is S.RUNNING and not self.kind(task.kind).resumable:
             raise TaskConflict(f"tasks of kind {task.kind!r} cannot be paused")
-        progress = self._progress.get(task_id, task.progress)
-        paused = transition(task, S.PAUSED, elapsed=self._elapsed(task)).with_progress(progress)
-        self._commit(paused)
-        self._end_run(task_id)
+        progress = self._runners.progress.get(task_id, task.progress)
+        paused = transition(task, S.PAUSED, elapsed=self._runners.elapsed(task))
+        self._change(
+            paused.with_progress(progress), then=functools.partial(self._runners.end, task_id)
+        )
         self._move_on()
-        return paused
+        await self.settled()
+        return self._ledger.tasks[task_id]
 
-    def resume(self, task_id: str) -> Task:
+    async def resume(self, task_id: str) -> Task:
         """Back in line; it continues where it stopped when a slot is free."""
         task = self.get(task_id)
         if task.status is not S.PAUSED:
             # The table allows scheduled -> queued too, but that is the scheduler's move.
             raise TaskConflict(f"task {task_id} is {task.status}; only paused tasks can resume")
-        self._commit(transition(task, S.QUEUED))
+        self._change(transition(task, S.QUEUED))
         self._move_on()
-        return self._tasks[task_id]
+        await self.settled()
+        return self._ledger.tasks[task_id]
 
     async def retry(self, task_id: str) -> Task:
         """Run a finished task again, as a new task with the same parameters."""
@@ -315,7 +283,9 @@ class TaskEngine:
             )
         )
 
-    def set_priority(self, task_id: str, priority: int | None = None, front: bool = False) -> Task:
+    async def set_priority(
+        self, task_id: str, priority: int | None = None, front: bool = False
+    ) -> Task:
         """Re-rank a waiting task; `front` puts it ahead of everything waiting."""
         task = self.get(task_id)
         if task.status not in WAITING:
@@ -324,56 +294,72 @@ class TaskEngine:
             )
         if front:
             others = [
-                t.priority for t in self._tasks.values() if t.status in WAITING and t is not task
+                t.priority
+                for t in self._ledger.tasks.values()
+                if t.status in WAITING and t is not task
             ]
             priority = max(task.priority, max(others, default=task.priority) + 1)
         if priority is None:
             raise InvalidTask("give a priority, or ask for the front of the line")
-        self._commit(dataclasses.replace(task, priority=priority))
-        return self._tasks[task_id]
+        self._change(dataclasses.replace(task, priority=priority))
+        await self.settled()
+        return self._ledger.tasks[task_id]
 
-    def configure(self, settings: QueueSettings) -> QueueSettings:
+    async def configure(self, settings: QueueSettings) -> QueueSettings:
         """Change the limit or pause/resume the queue; tasks already running go on."""
         if settings.max_concurrent is not None and settings.max_concurrent < 1:
             raise InvalidTask("max_concurrent must be at least 1, or null for no limit")
         self._save_queue(settings)
         self._move_on()
-        return self.queue
+        await self.settled()
+        return settings
 
-    def clear_finished(self) -> list[str]:
+    async def clear_finished(self) -> list[str]:
         """Forget every finished task that no waiting task still runs after; returns the ids."""
-        waiting = itertools.chain((t for _, t in self._staged), self._tasks.values())
-        needed = {d for t in waiting if not t.status.is_final for d in t.after}
+        tasks = self._ledger.tasks.values()
+        needed = {d for t in tasks if not t.status.is_final for d in t.after}
         ids = [
-            t.task_id for t in self._tasks.values() if t.status.is_final and t.task_id not in needed
+            t.task_id
+            for t in tasks
+            if t.status.is_final and t.task_id not in needed and t.task_id not in self._clearing
         ]
-        self._store.delete((self._order[i], i) for i in ids)
+        if not ids:
+            return ids
+        self._clearing.update(ids)
+        rows = [(self._ledger.order[i], i) for i in ids]
+        self._ledger.save(
+            ("delete", rows),
+            undo=functools.partial(self._clearing.difference_update, ids),
+            then=functools.partial(self._cleared, ids),
+        )
+        await self.settled()
+        return ids
+
+    def _cleared(self, ids: list[str]) -> None:
+        self._clearing.difference_update(ids)
+        self._ledger.forget(ids)
         for task_id in ids:
-            self._counts[self._tasks.pop(task_id).status] -= 1
-            del self._json[task_id]
-            del self._order[task_id]
-            self._dependents.pop(task_id, None)
             with contextlib.suppress(OSError):  # a log file that will not go is no reason
                 self.logs.delete(task_id)  # to keep the rest of memory out of step
-        if ids:
-            self._hub.publish_removed(ids)
-        return ids
+        self._hub.publish_removed(ids)
 
     # -- queries ---------------------------------------------------------------------------
 
     def get(self, task_id: str) -> Task:
         try:
-            return self._tasks[task_id]
+            return self._ledger.tasks[task_id]
         except KeyError:
             raise TaskNotFound(task_id) from None
 
     def render(self, task: Task) -> bytes:
-        """The JSON of a task's current version, with its place in line if it is queued; a
-        task that is gone (cleared) as given."""
+        """The JSON of this version of a task, with its place in line if it is queued."""
         task_id = task.task_id
-        if task_id in self._line:
-            return self._tasks[task_id].to_json(queue_position=self._line.position(task_id))
-        return self._json.get(task_id) or task.to_json()
+        line = self._ledger.line
+        if task.status is S.QUEUED and task_id in line:
+            return task.to_json(queue_position=line.position(task_id))
+        if self._ledger.tasks.get(task_id) is task:
+            return self._ledger.json[task_id]
+        return task.to_json()
 
     def page(
         self,
@@ -383,132 +369,103 @@ class TaskEngine:
     ) -> tuple[list[bytes], int]:
         """Newest first: the JSON of each task on the page, and how many match in all."""
         end = None if limit is None else offset + limit
+        tasks = self._ledger.tasks
         if statuses:
             wanted = frozenset(statuses)
-            matching = [t for t in reversed(self._tasks.values()) if t.status in wanted]
+            matching = [t for t in reversed(tasks.values()) if t.status in wanted]
             return [self.render(t) for t in matching[offset:end]], len(matching)
-        if not self._line:
+        if not self._ledger.line:
             # The usual case: one pass over the stored JSON, not a Task object visited (and
             # values, not items: a tuple per task cost half as much again; bench/).
-            newest_first = itertools.islice(reversed(self._json.values()), offset, end)
-            return list(newest_first), len(self._json)
-        tasks = itertools.islice(reversed(self._tasks.values()), offset, end)
-        return [self.render(t) for t in tasks], len(self._tasks)
+            newest_first = itertools.islice(reversed(self._ledger.json.values()), offset, end)
+            return list(newest_first), len(tasks)
+        page = itertools.islice(reversed(tasks.values()), offset, end)
+        return [self.render(t) for t in page], len(tasks)
 
     def counts(self) -> dict[str, int]:
-        return {s.value: self._counts[s] for s in S}
+        return {s.value: self._ledger.counts[s] for s in S}
 
     def all_tasks(self) -> list[Task]:
         """Newest first, as the snapshot sends them."""
-        return list(reversed(self._tasks.values()))
+        return list(reversed(self._ledger.tasks.values()))
 
-    # -- bookkeeping -----------------------------------------------------------------------
+    # -- changes ---------------------------------------------------------------------------
 
-    def _remember(self, task: Task, seq: int | None = None) -> None:
-        """Take a task's new version; `seq` is given for a task the index does not have."""
-        task_id = task.task_id
-        rendered = task.to_json()  # first: should it ever fail, nothing has changed yet
-        old = self._tasks.get(task_id)
-        if old is None:
-            assert seq is not None
-            self._order[task_id] = seq
-            if not task.status.is_final:
-                for dep in task.after:
-                    if not (dep in self._tasks and self._tasks[dep].status.is_final):
-                        self._dependents[dep].add(task_id)  # told when `dep` ends
-        else:
-            self._counts[old.status] -= 1
-        self._tasks[task_id] = task
-        self._json[task_id] = rendered
-        self._counts[task.status] += 1
-        # The waiting line follows the status: nothing else puts tasks in or takes them out.
-        if task.status is S.QUEUED:
-            self._line.put(task_id, task.priority, self._order[task_id])
-        else:
-            self._line.discard(task_id)
-
-    def _publish(self, task: Task, seq: int | None = None) -> None:
-        self._remember(task, seq)
-        self._hub.publish(task.task_id, self.render(task).decode())
+    def _change(self, task: Task, then: Callable[[], None] | None = None) -> None:
+        """Decide a new version of a known task (web/tasks/ledger.py says what follows)."""
+        self._ledger.put(task, then=then)
         if task.status.is_final:
-            self._move_on(*self._dependents.pop(task.task_id, ()))
+            self._move_on(*self._ledger.dependents.get(task.task_id, ()))
 
-    def _commit(self, task: Task) -> None:
-        self._store.update(self._order[task.task_id], task)
-        self._publish(task)
+    async def settled(self) -> None:
+        """Wait until everything decided so far is committed; StoreError if it was not.
+        Shielded: a caller that gives up does not take the change back."""
+        settled = self._ledger.settled()
+        if settled is not None:
+            await asyncio.shield(settled)
 
-    def _commit_many(self, tasks: Iterable[Task]) -> None:
-        batch = list(tasks)
-        self._store.update_many((self._order[t.task_id], t) for t in batch)
-        for task in batch:
-            self._publish(task)
+    async def idle(self) -> None:
+        """Wait until nothing is being written, including what the writes set off (tests
+        with a manual clock step through time this way). Failures are their callers'."""
+        while (settled := self._ledger.settled()) is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(settled)
+            await settle()
 
-    # -- adds, a turn of the loop at a time ------------------------------------------------
+    def _published(self, task: Task) -> None:
+        """A version is committed: out it goes to every client."""
+        task_id = task.task_id
+        self._hub.publish(task_id, self.render(task).decode())
+        if task.status is not S.RUNNING:
+            self._endings.pop(task_id, None)  # a run's end that lost to a cancel or pause
+        if task.status.is_final:
+            self._ledger.dependents.pop(task_id, None)
 
-    def _stage(self, task: Task) -> asyncio.Future[None]:
-        """Queue a new task for the group commit; the future is done once it is applied."""
-        if self._staged_applied is None:
-            loop = asyncio.get_running_loop()
-            self._staged_applied = loop.create_future()
-            loop.call_soon(self._apply_staged)
-        self._staged.append((next(self._submitted), task))
-        self._staged_counts[task.status] += 1
-        return self._staged_applied
-
-    def _apply_staged(self) -> None:
-        """Write the staged tasks in one transaction; then index, publish and start them."""
-        staged, applied = self._staged, self._staged_applied
-        if applied is None:
-            return
-        self._staged, self._staged_applied = [], None
-        self._staged_counts.clear()
-        try:
-            self._store.insert_many(staged)
-        except Exception as exc:  # every add of the group answers with it (StoreError: 503)
-            _fail(applied, exc)
-            return
-        try:
-            # Every task of the group is indexed (so its slot counts) before anything moves.
-            for seq, task in staged:
-                self._publish(task, seq)
-            for _, task in staged:
-                if task.status is S.RUNNING:
-                    self._launch(task)
-        except Exception as exc:
-            # A bug, not the database: the adds fail (500) rather than wait for ever.
-            log.exception("could not take in the tasks just stored")
-            _fail(applied, exc)
-            return
-        applied.set_result(None)
-        self._move_on(*(t.task_id for _, t in staged if t.status is S.SCHEDULED))
+    def _undone(self) -> None:
+        # A release or a run's end may have been undone: look again at the next change
+        # or progress flush, whichever comes first.
+        self._look_again = True
 
     def _save_queue(self, settings: QueueSettings) -> None:
-        self._store.save_settings(
-            {"max_concurrent": settings.max_concurrent, "queue_paused": settings.paused}
+        old, self.queue = self.queue, settings
+        values = {"max_concurrent": settings.max_concurrent, "queue_paused": settings.paused}
+        self._ledger.save(
+            ("settings", list(values.items())),
+            undo=functools.partial(setattr, self, "queue", old),
+            then=functools.partial(self._hub.publish_settings, settings.public),
         )
-        self.queue = settings
-        self._hub.publish_settings(settings.public)
+
+    def _with_status(self, status: TaskStatus) -> list[Task]:
+        """A copy: changing them changes what has the status."""
+        return [t for t in self._ledger.tasks.values() if t.status is status]
 
     # -- waiting for time and for other tasks ----------------------------------------------
 
     def _first_status(self, run_at: float | None, after: tuple[str, ...]) -> TaskStatus:
         """Scheduled if a new task waits for its time or a dependency. Else running if
         nothing waits ahead of it and a slot is free: a task that runs at once costs one
-        commit and one delta, not two of each. Else queued."""
-        if self._starts_later(run_at) or any(
-            self._tasks[d].status is not S.COMPLETED for d in after
-        ):
+        write and one delta, not two of each. Else queued."""
+        tasks = self._ledger.tasks
+        if self._starts_later(run_at) or any(tasks[d].status is not S.COMPLETED for d in after):
             return S.SCHEDULED
-        if self._line.first() is None and not self._staged_counts[S.QUEUED] and self._slot_free():
+        if self._ledger.line.first() is None and self._slot_free():
             return S.RUNNING
         return S.QUEUED
 
-    def _scheduled(self) -> tuple[str, ...]:
-        """Every scheduled task's id (a copy: releasing them changes what is scheduled)."""
-        return tuple(t.task_id for t in self._tasks.values() if t.status is S.SCHEDULED)
-
     def _starts_later(self, run_at: float | None) -> bool:
         return run_at is not None and run_at > self._clock.now() + SLACK
+
+    def _move_on(self, *scheduled: str) -> None:
+        """Release these scheduled tasks if they may go on, and start what may start: what
+        follows a change (a task ended, new tasks, a start time reached, the queue
+        changed). After an undo, every scheduled task and every run's unstored end is
+        looked at again (a dependency's end or a start time would not come twice)."""
+        if self._look_again:
+            self._look_again = False
+            scheduled = tuple(t.task_id for t in self._with_status(S.SCHEDULED))
+            for task_id, (status, changes) in list(self._endings.items()):
+                self._finish(task_id, status, changes)
+        self._release_if_ready(*scheduled)
 
     def _release_if_ready(self, *task_ids: str) -> None:
         """Move scheduled tasks on: to queued when their time has come and every task they
@@ -522,7 +479,7 @@ class TaskEngine:
         self._releasing = work = deque(task_ids)
         try:
             while work:
-                task = self._tasks.get(work.popleft())
+                task = self._ledger.tasks.get(work.popleft())
                 if task is not None and task.status is S.SCHEDULED:
                     self._release(task)
         finally:
@@ -530,51 +487,24 @@ class TaskEngine:
         self._dispatch()
 
     def _release(self, task: Task) -> None:
+        tasks = self._ledger.tasks
         for dep_id in task.after:
-            dep = self._tasks.get(dep_id)
+            dep = tasks.get(dep_id)
             if dep is None or (dep.status.is_final and dep.status is not S.COMPLETED):
                 why = BLOCKED_BECAUSE.get(dep.status if dep else None, "no longer exists")
-                self._commit(
-                    transition(
-                        task,
-                        S.FAILED,
-                        finished_at=self._clock.now(),
-                        error=f"dependency {dep_id} {why}",
-                    )
+                failed = transition(
+                    task,
+                    S.FAILED,
+                    finished_at=self._clock.now(),
+                    error=f"dependency {dep_id} {why}",
                 )
-                self._end_run(task.task_id)  # its start-time wait, if any
+                # Its start-time wait, if any, ends with it.
+                self._change(failed, then=functools.partial(self._runners.end, task.task_id))
                 return
         if self._starts_later(task.run_at):
-            if task.task_id not in self._timers:
-                self._own(
-                    self._timers,
-                    task.task_id,
-                    self._wait_for_start(task.task_id, task.run_at),
-                    f"start-{task.task_id}",
-                )
-        elif all(self._tasks[d].status is S.COMPLETED for d in task.after):
-            self._commit(transition(task, S.QUEUED))
-
-    async def _wait_for_start(self, task_id: str, run_at: float) -> None:
-        await self._clock.sleep(run_at - self._clock.now())
-        self._timers.pop(task_id, None)  # done waiting: _release may start a new wait
-        self._move_on(task_id)
-
-    def _move_on(self, *scheduled: str) -> None:
-        """Release these scheduled tasks if they may go on, and start what may start: what
-        follows a change (a task ended, new tasks stored, a start time reached, the queue
-        changed). Whether that change itself was stored decides its answer; these follow-up
-        writes do not. One the database refuses leaves its task as it was, in memory and on
-        disk, and the next call looks at every scheduled task again (a dependency's end or
-        a start time would not come twice); the error goes to the log."""
-        if self._look_again:
-            self._look_again = False
-            scheduled = self._scheduled()
-        try:
-            self._release_if_ready(*scheduled)  # and dispatches
-        except StoreError:
-            self._look_again = True
-            log.exception("could not move the queue on")
+            self._runners.wait_for_start(task.task_id, task.run_at, self._move_on)  # type: ignore[arg-type]
+        elif all(tasks[d].status is S.COMPLETED for d in task.after):
+            self._change(transition(task, S.QUEUED))
 
     # -- running ---------------------------------------------------------------------------
 
@@ -582,134 +512,60 @@ class TaskEngine:
         if self._stopping or self.queue.paused:
             return False
         limit = self.queue.max_concurrent
-        return limit is None or self._counts[S.RUNNING] + self._staged_counts[S.RUNNING] < limit
+        return limit is None or self._ledger.counts[S.RUNNING] < limit
 
     def _dispatch(self) -> None:
         """Start waiting tasks while there are free slots, highest priority first."""
-        while (task_id := self._line.first()) is not None and self._slot_free():
-            task = self._started(self._tasks[task_id])
-            self._commit(task)
-            self._launch(task)
-
-    def _started(self, task: Task) -> Task:
-        first_start = task.started_at  # a resumed task keeps its first start
-        return transition(
-            task, S.RUNNING, started_at=self._clock.now() if first_start is None else first_start
-        )
+        line = self._ledger.line
+        while (task_id := line.first()) is not None and self._slot_free():
+            task = self._ledger.tasks[task_id]
+            first_start = task.started_at  # a resumed task keeps its first start
+            started = transition(
+                task,
+                S.RUNNING,
+                started_at=self._clock.now() if first_start is None else first_start,
+            )
+            self._change(started, then=functools.partial(self._launch, started))
 
     def _launch(self, task: Task) -> None:
-        self._run_started[task.task_id] = self._clock.monotonic()
-        self._own(self._runners, task.task_id, self._run(task), f"task-{task.task_id}")
+        if not self._stopping:  # stop() is recording it as interrupted
+            self._runners.launch(task)
 
-    def _own(
-        self, owned: dict[str, asyncio.Task[None]], task_id: str, work: Any, name: str
-    ) -> asyncio.Task[None]:
-        """Start `work` as an asyncio task kept in `owned` until it is done. The entry goes
-        in a done callback: a task cancelled before its first step never runs its body."""
-        job = asyncio.create_task(work, name=name)
-        owned[task_id] = job
-        # A partial, not a closure: fewer objects per task for the garbage collector to
-        # walk, which 10,000 running tasks made a third of the cost of an add (bench/).
-        job.add_done_callback(functools.partial(_disown, owned, task_id))
-        return job
+    def _is_running(self, task_id: str) -> bool:
+        task = self._ledger.tasks.get(task_id)
+        return task is not None and task.status is S.RUNNING
 
-    async def _run(self, task: Task) -> None:
-        ctx = TaskContext(
-            task.task_id,
-            self._clock,
-            report=self._report,
-            write_log=self._log_write,
-            elapsed=task.elapsed,
+    def _ended(self, task_id: str, status: TaskStatus, changes: dict[str, Any]) -> None:
+        """A run's outcome: kept until it is stored, then recorded."""
+        self._endings[task_id] = (status, changes)
+        self._finish(task_id, status, changes)
+
+    def _finish(self, task_id: str, status: TaskStatus, changes: dict[str, Any]) -> None:
+        task = self._ledger.tasks.get(task_id)
+        if task is None or task.status is not S.RUNNING:
+            return  # cancelled or paused meanwhile: that answer stands once stored
+        self._change(
+            transition(task, status, **changes), then=functools.partial(self._runners.end, task_id)
         )
-        try:
-            await self.kind(task.kind).run(task.params, ctx)
-        except asyncio.CancelledError:
-            raise  # cancel(), pause() or stop() has already recorded what happened
-        except Exception as exc:
-            log.exception("task %s failed", task.task_id)
-            # A kind's message may hold anything, even text UTF-8 cannot carry.
-            error = (str(exc) or type(exc).__name__).encode("utf-8", "replace").decode()
-            self._finish(task.task_id, S.FAILED, error=error)
-        else:
-            self._finish(task.task_id, S.COMPLETED, progress=1.0)
-        finally:
-            self.logs.close(task.task_id)
-            self._move_on()
-
-    def _finish(self, task_id: str, status: TaskStatus, **changes: object) -> None:
-        task = self._tasks[task_id]
-        if task.status is not S.RUNNING:
-            return  # cancelled or paused meanwhile: that answer stands
-        ended = transition(
-            task, status, finished_at=self._clock.now(), elapsed=self._elapsed(task), **changes
-        )
-        try:
-            self._commit(ended)
-        except StoreError:
-            # Still `running` in memory and on disk; cancelling it, or the next start
-            # (interrupted), ends it. Raising here would only lose the error in a task
-            # nobody awaits.
-            log.exception("could not record that task %s ended", task_id)
-            return
-        self._end_run(task_id)
-
-    def _elapsed(self, task: Task) -> float:
-        """Seconds the task has run in all, the current run included."""
-        started = self._run_started.get(task.task_id)
-        return task.elapsed + (0.0 if started is None else self._clock.monotonic() - started)
-
-    def _end_run(self, task_id: str) -> None:
-        """Stop whatever runs or waits for this task (it unwinds in the background)."""
-        self._progress.pop(task_id, None)
-        self._run_started.pop(task_id, None)
-        for owned in (self._runners, self._timers):
-            job = owned.get(task_id)
-            if job is not None and job is not asyncio.current_task():
-                job.cancel()
+        self._move_on()  # its slot is free
 
     # -- progress --------------------------------------------------------------------------
 
-    def _report_progress(self, task_id: str, fraction: float) -> None:
-        self._progress[task_id] = min(1.0, max(0.0, fraction))
-
-    def _write_log(self, task_id: str, text: str) -> None:
-        task = self._tasks.get(task_id)
-        if task is None or task.status is not S.RUNNING:
-            return  # a worker thread that has not noticed its task ended yet
-        try:
-            self.logs.append(task_id, text.encode("utf-8", errors="replace"))
-        except OSError:
-            log.exception("could not write the log of task %s", task_id)
-
     def flush_progress(self) -> None:
-        """Write the latest reported progress of each task in one transaction, then publish."""
-        pending, self._progress = self._progress, {}
-        changed = []
+        """Take the latest reported progress of each task into the batch of this turn."""
+        pending, self._runners.progress = self._runners.progress, {}
         for task_id, fraction in pending.items():
-            task = self._tasks.get(task_id)
+            task = self._ledger.tasks.get(task_id)
             if (
                 task is not None
                 and task.status is S.RUNNING
                 and int(fraction / PROGRESS_STEP) != int(task.progress / PROGRESS_STEP)
             ):
-                changed.append(task.with_progress(fraction))
-        self._commit_many(changed)
+                self._ledger.put(task.with_progress(fraction))
 
     async def _flush_loop(self) -> None:
         while True:
             await self._clock.sleep(self._progress_interval)
-            try:
-                self.flush_progress()
-            except StoreError:
-                log.exception("could not save progress; will try again")
-
-
-def _fail(applied: asyncio.Future[None], exc: Exception) -> None:
-    """Every add of a group answers with `exc`."""
-    applied.set_exception(exc)
-    applied.exception()  # retrieved: adds whose callers gave up need not hear of it
-
-
-def _disown(owned: dict[str, asyncio.Task[None]], task_id: str, job: asyncio.Task[None]) -> None:
-    if owned.get(task_id) is job:
-        del owned[task_id]
+            self.flush_progress()
+            if self._look_again:
+                self._move_on()

@@ -1,0 +1,216 @@
+"""Ledger: every task as the engine has decided it, and the batches that make it durable.
+
+A change takes effect in memory at once, so the engine's next decision sees it (a slot a
+cancel frees can be given to the next task in the same turn of the loop). It also joins
+the batch of this turn of the loop, which the writer thread commits in one transaction.
+Only once that batch is committed is the change published and its follow-up run (start a
+runner, stop one): persist, then publish. Callers that answer for a change await it.
+
+If a batch cannot be stored, it and every batch decided after it (they were built on it)
+are undone in memory, newest first, and their callers hear the StoreError: memory and the
+file stay equal and nothing was published. The writer refuses the rest of that epoch
+unwritten (web/writer.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable
+
+from web.store import Op, Ops
+from web.tasks.model import Task, TaskStatus
+from web.tasks.queue import WaitingLine
+from web.writer import Writer
+
+log = logging.getLogger(__name__)
+S = TaskStatus
+Then = Callable[[], None]
+
+
+class _Batch:
+    """The changes of one turn of the loop."""
+
+    __slots__ = ("done", "epoch", "ops", "published", "then", "undo", "undo_also")
+
+    def __init__(self, epoch: int, done: asyncio.Future[None]) -> None:
+        self.epoch = epoch
+        self.done = done
+        self.ops: Ops = []
+        self.undo: dict[str, Task | None] = {}  # each task as it was before (None: new)
+        self.undo_also: list[Then] = []  # undo of what is not a task (settings)
+        self.published: list[Task] = []  # each version to publish once committed
+        self.then: list[Then] = []  # follow-ups once committed, in order
+
+    def add(self, kind: str, row: object) -> None:
+        if self.ops and self.ops[-1][0] == kind:
+            self.ops[-1][1].append(row)
+        else:
+            self.ops.append((kind, [row]))  # type: ignore[arg-type]
+
+
+class Ledger:
+    def __init__(
+        self,
+        writer: Writer,
+        publish: Callable[[Task], None],
+        on_undone: Then,
+    ) -> None:
+        self._writer = writer
+        self._publish = publish  # told of each committed version, in order
+        self._on_undone = on_undone  # after an undo: the engine looks at its queue again
+        self.tasks: dict[str, Task] = {}  # insertion order = submission order
+        # Each task's JSON as of its last change, in the same order; queue_position is left
+        # null (the engine fills it in). Lists and broadcasts are joined from these: 10,000
+        # of them in a dict's values cost far less to walk than 10,000 Task objects.
+        self.json: dict[str, bytes] = {}
+        # Each task's seq: its key in the store, and its place in submission order.
+        self.order: dict[str, int] = {}
+        self.counts: Counter[TaskStatus] = Counter()
+        self.line = WaitingLine()
+        self.dependents: defaultdict[str, set[str]] = defaultdict(set)
+        self._open: _Batch | None = None
+        self._in_flight: deque[_Batch] = deque()
+        self._epoch = 0
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def put(self, task: Task, seq: int | None = None, then: Then | None = None) -> _Batch:
+        """Decide this version of a task (`seq` for a new one); durable with its batch."""
+        batch = self._batch()
+        task_id = task.task_id
+        if task_id not in batch.undo:
+            batch.undo[task_id] = self.tasks.get(task_id)
+        self.remember(task, seq)
+        if seq is None:
+            batch.add("update", (self.order[task_id], task))
+        else:
+            batch.add("insert", (seq, task))
+        batch.published.append(task)
+        if then is not None:
+            batch.then.append(then)
+        return batch
+
+    def delete(self, task_ids: list[str], then: Then) -> _Batch:
+        """Delete these rows; they leave memory in `then`, once the delete is committed
+        (undoing a delete could not put them back in submission order)."""
+        batch = self._batch()
+        for task_id in task_ids:
+            batch.add("delete", (self.order[task_id], task_id))
+        batch.then.append(then)
+        return batch
+
+    def save(self, op: Op, undo: Then, then: Then) -> _Batch:
+        """Another kind of change (settings): `undo` puts memory back if it is not stored."""
+        batch = self._batch()
+        batch.ops.append(op)
+        batch.undo_also.append(undo)
+        batch.then.append(then)
+        return batch
+
+    def settled(self) -> asyncio.Future[None] | None:
+        """Done once everything decided so far is committed or undone."""
+        last = self._open or (self._in_flight[-1] if self._in_flight else None)
+        return None if last is None else last.done
+
+    # -- memory ----------------------------------------------------------------------------
+
+    def remember(self, task: Task, seq: int | None = None) -> None:
+        """Take a task's new version; `seq` is given for a task memory does not have."""
+        task_id = task.task_id
+        rendered = task.to_json()  # first: should it ever fail, nothing has changed yet
+        old = self.tasks.get(task_id)
+        if old is None:
+            assert seq is not None
+            self.order[task_id] = seq
+            if not task.status.is_final:
+                for dep in task.after:
+                    if not (dep in self.tasks and self.tasks[dep].status.is_final):
+                        self.dependents[dep].add(task_id)  # told when `dep` ends
+        else:
+            self.counts[old.status] -= 1
+        self.tasks[task_id] = task
+        self.json[task_id] = rendered
+        self.counts[task.status] += 1
+        # The waiting line follows the status: nothing else puts tasks in or takes them out.
+        if task.status is S.QUEUED:
+            self.line.put(task_id, task.priority, self.order[task_id])
+        else:
+            self.line.discard(task_id)
+
+    def forget(self, task_ids: Iterable[str]) -> None:
+        for task_id in task_ids:
+            task = self.tasks.pop(task_id)
+            self.counts[task.status] -= 1
+            del self.json[task_id]
+            del self.order[task_id]
+            self.line.discard(task_id)
+            self.dependents.pop(task_id, None)
+            for dep in task.after:
+                waiting = self.dependents.get(dep)
+                if waiting is not None:
+                    waiting.discard(task_id)
+                    if not waiting:
+                        del self.dependents[dep]
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def _batch(self) -> _Batch:
+        if self._open is None:
+            loop = asyncio.get_running_loop()
+            self._open = _Batch(self._epoch, loop.create_future())
+            loop.call_soon(self._seal)  # behind the callbacks already ready: a group commit
+        return self._open
+
+    def _seal(self) -> None:
+        batch, self._open = self._open, None
+        if batch is None:
+            return
+        self._in_flight.append(batch)
+        self._writer.write(batch.epoch, batch.ops, lambda error: self._settle(batch, error))
+
+    def _settle(self, batch: _Batch, error: BaseException | None) -> None:
+        if batch.epoch != self._epoch:
+            return  # undone already, with the batch whose failure it followed
+        if error is not None:
+            self._undo(error)
+            return
+        assert self._in_flight[0] is batch
+        self._in_flight.popleft()
+        try:
+            for task in batch.published:
+                self._publish(task)
+            for then in batch.then:
+                then()
+        except Exception as exc:
+            # A bug, not the database: the callers fail (500) rather than wait for ever.
+            log.exception("could not take in a committed change")
+            _fail(batch.done, exc)
+            return
+        batch.done.set_result(None)
+
+    def _undo(self, error: BaseException) -> None:
+        """Undo every batch not yet committed, newest first, and fail their callers."""
+        undone = list(self._in_flight)
+        if self._open is not None:
+            undone.append(self._open)
+        self._in_flight.clear()
+        self._open = None  # its seal finds nothing to send
+        self._epoch += 1
+        for batch in reversed(undone):
+            for task_id, before in reversed(batch.undo.items()):
+                if before is None:
+                    self.forget([task_id])
+                else:
+                    self.remember(before)
+            for undo in reversed(batch.undo_also):
+                undo()
+        for batch in undone:
+            _fail(batch.done, error)
+        self._on_undone()
+
+
+def _fail(done: asyncio.Future[None], error: BaseException) -> None:
+    done.set_exception(error)
+    done.exception()  # retrieved: a change nobody awaits (a follow-up) need not say so

@@ -1,0 +1,138 @@
+"""Runners: the asyncio tasks that run tasks and wait for start times, and what they report.
+
+Each is owned here until it is done, and stop_all() cancels and awaits every one. A run's
+outcome goes to `on_end`; progress is only noted here, and the engine takes it in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from web.clock import Clock
+from web.tasks.kinds import Kind, TaskContext
+from web.tasks.logs import LogBook
+from web.tasks.model import Task, TaskStatus
+
+log = logging.getLogger(__name__)
+S = TaskStatus
+OnEnd = Callable[[str, TaskStatus, dict[str, Any]], None]
+
+
+class Runners:
+    def __init__(
+        self,
+        clock: Clock,
+        logs: LogBook,
+        kind: Callable[[str], Kind],
+        is_running: Callable[[str], bool],
+        on_end: OnEnd,
+    ) -> None:
+        self._clock = clock
+        self._logs = logs
+        self._kind = kind
+        self._is_running = is_running
+        self._on_end = on_end
+        self.runs: dict[str, asyncio.Task[None]] = {}
+        self._waits: dict[str, asyncio.Task[None]] = {}
+        self._run_started: dict[str, float] = {}  # monotonic start of the current run
+        self.progress: dict[str, float] = {}  # reported since the engine last took it
+        # Bound once: every running task's context holds these, and a bound method made per
+        # task is one more object per task for the garbage collector to walk (bench/).
+        self._report, self._log_write = self._report_progress, self._write_log
+
+    def launch(self, task: Task) -> None:
+        self._run_started[task.task_id] = self._clock.monotonic()
+        self._own(self.runs, task.task_id, self._run(task), f"task-{task.task_id}")
+
+    def wait_for_start(self, task_id: str, run_at: float, then: Callable[[str], None]) -> None:
+        """Call `then(task_id)` at `run_at`, unless a wait for it is already under way."""
+        if task_id not in self._waits:
+            self._own(self._waits, task_id, self._wait(task_id, run_at, then), f"start-{task_id}")
+
+    def elapsed(self, task: Task) -> float:
+        """Seconds the task has run in all, the current run included."""
+        started = self._run_started.get(task.task_id)
+        return task.elapsed + (0.0 if started is None else self._clock.monotonic() - started)
+
+    def end(self, task_id: str) -> None:
+        """Stop whatever runs or waits for this task (it unwinds in the background)."""
+        self.progress.pop(task_id, None)
+        self._run_started.pop(task_id, None)
+        for owned in (self.runs, self._waits):
+            job = owned.get(task_id)
+            if job is not None and job is not asyncio.current_task():
+                job.cancel()
+
+    async def stop_all(self) -> None:
+        owned = [*self.runs.values(), *self._waits.values()]
+        for job in owned:
+            job.cancel()
+        await asyncio.gather(*owned, return_exceptions=True)
+
+    # -- inside a run ----------------------------------------------------------------------
+
+    async def _run(self, task: Task) -> None:
+        ctx = TaskContext(
+            task.task_id,
+            self._clock,
+            report=self._report,
+            write_log=self._log_write,
+            elapsed=task.elapsed,
+        )
+        try:
+            await self._kind(task.kind).run(task.params, ctx)
+        except asyncio.CancelledError:
+            raise  # cancel(), pause() or stop() has already recorded what happened
+        except Exception as exc:
+            log.exception("task %s failed", task.task_id)
+            # A kind's message may hold anything, even text UTF-8 cannot carry.
+            error = (str(exc) or type(exc).__name__).encode("utf-8", "replace").decode()
+            self._ended(task, S.FAILED, error=error)
+        else:
+            self._ended(task, S.COMPLETED, progress=1.0)
+        finally:
+            self._logs.close(task.task_id)
+
+    def _ended(self, task: Task, status: TaskStatus, **changes: Any) -> None:
+        changes.update(finished_at=self._clock.now(), elapsed=self.elapsed(task))
+        self._on_end(task.task_id, status, changes)
+
+    async def _wait(self, task_id: str, run_at: float, then: Callable[[str], None]) -> None:
+        await self._clock.sleep(run_at - self._clock.now())
+        self._waits.pop(task_id, None)  # done waiting: a new wait may start
+        then(task_id)
+
+    def _report_progress(self, task_id: str, fraction: float) -> None:
+        self.progress[task_id] = min(1.0, max(0.0, fraction))
+
+    def _write_log(self, task_id: str, text: str) -> None:
+        if not self._is_running(task_id):
+            return  # a worker thread that has not noticed its task ended yet
+        try:
+            self._logs.append(task_id, text.encode("utf-8", errors="replace"))
+        except OSError:
+            log.exception("could not write the log of task %s", task_id)
+
+    def _own(
+        self,
+        owned: dict[str, asyncio.Task[None]],
+        task_id: str,
+        work: Coroutine[Any, Any, None],
+        name: str,
+    ) -> None:
+        """Start `work` as an asyncio task kept in `owned` until it is done. The entry goes
+        in a done callback: a task cancelled before its first step never runs its body."""
+        job = asyncio.create_task(work, name=name)
+        owned[task_id] = job
+        # A partial, not a closure: fewer objects per task for the garbage collector to
+        # walk, which 10,000 running tasks made a third of the cost of an add (bench/).
+        job.add_done_callback(functools.partial(_disown, owned, task_id))
+
+
+def _disown(owned: dict[str, asyncio.Task[None]], task_id: str, job: asyncio.Task[None]) -> None:
+    if owned.get(task_id) is job:
+        del owned[task_id]
