@@ -46,6 +46,7 @@ class Writer:
         self._loop = loop
         self._jobs: queue.SimpleQueue[_Write | _Call | None] = queue.SimpleQueue()
         self._failed_epoch = -1  # writes of this epoch (or older) are refused unwritten
+        self._failure = ""  # why the write that failed that epoch failed
         self._thread = threading.Thread(target=self._work, name="sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -110,7 +111,10 @@ class Writer:
             except Exception as exc:  # StoreError, or a bug: either way nothing was written
                 error = exc
                 self._failed_epoch = max(w.epoch for w in fresh)
-        refused = StoreError("not written: an earlier change it built on could not be stored")
+                self._failure = str(exc)
+        # Refused for the reason the change it was decided on top of failed: to its caller,
+        # that is the reason (a lock, a full disk).
+        refused = StoreError(self._failure)
         settled = [(w.settle, refused) for w in stale] + [(w.settle, error) for w in fresh]
         self._loop.call_soon_threadsafe(_settle_all, settled)
 
