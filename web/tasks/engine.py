@@ -20,22 +20,22 @@ import functools
 import itertools
 import logging
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from web.clock import SLACK, Clock, settle
+from web.clock import Clock, settle
 from web.realtime import Hub
 from web.store import Store
 from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.kinds import Kind
-from web.tasks.ledger import Ledger
+from web.tasks.ledger import Ledger, Then
 from web.tasks.logs import LogBook
 from web.tasks.model import Task, TaskConflict, TaskStatus, transition
 from web.tasks.running import Runners
+from web.tasks.scheduling import QueueSettings, Scheduler
 from web.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,6 @@ WAITING = frozenset({S.SCHEDULED, S.QUEUED})
 # whole percents and moves a timer's bar on its own between reports. Finer steps cost every
 # client a frame: 10,000 running hour-long timers made 5,000 deltas a second (bench/).
 PROGRESS_STEP = 0.01
-BLOCKED_BECAUSE = {
-    S.FAILED: "failed",
-    S.CANCELLED: "was cancelled",
-    S.INTERRUPTED: "was interrupted",
-}
 __all__ = ["InvalidParams", "InvalidTask", "NewTask", "QueueSettings", "Refused", "TaskEngine"]
 __all__ += ["TaskNotFound", "new_task_id"]
 
@@ -70,16 +65,6 @@ class NewTask:
     run_at: float | None = None
     after: tuple[str, ...] = ()
     retry_of: str | None = None
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    max_concurrent: int | None = None  # None: no limit
-    paused: bool = False
-
-    @property
-    def public(self) -> dict[str, Any]:
-        return {"max_concurrent": self.max_concurrent, "queue_paused": self.paused}
 
 
 def new_task_id() -> str:
@@ -112,16 +97,16 @@ class TaskEngine:
         # however it is created (add, retry, a kind file).
         self._allow_programs = allow_programs
         self._progress_interval = progress_interval
-        self.queue = QueueSettings()
         self._ledger = Ledger(writer, self._published, self._undone)
         self._runners = Runners(clock, logs, self.kind, self._is_running, self._ended)
+        self._scheduler = Scheduler(
+            self._ledger, clock, self._runners, self._change, self._launch, self._move_on
+        )
         # Runs that ended but whose end is not stored yet: tried again after an undo.
         self._endings: dict[str, tuple[TaskStatus, dict[str, Any]]] = {}
         self._clearing: set[str] = set()  # deleted once their delete is committed
         self._flusher: asyncio.Task[None] | None = None
-        self._releasing: deque[str] | None = None
         self._submitted = itertools.count(1)
-        self._stopping = False
         self._look_again = False  # after an undo: _move_on looks at every scheduled task
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -129,7 +114,7 @@ class TaskEngine:
     async def start(self) -> None:
         """Load the history; what was running when the app stopped becomes interrupted."""
         stored = await self._writer.call(Store.load_settings)
-        self.queue = QueueSettings(
+        self._scheduler.queue = QueueSettings(
             max_concurrent=stored.get("max_concurrent"),  # type: ignore[arg-type]
             paused=bool(stored.get("queue_paused", False)),
         )
@@ -153,7 +138,7 @@ class TaskEngine:
 
     async def stop(self) -> None:
         """Record running tasks as interrupted, then cancel and await everything we started."""
-        self._stopping = True
+        self._scheduler.stopping = True
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -208,7 +193,7 @@ class TaskEngine:
             run_at = now + spec.delay
         # Order kept, duplicates dropped; a new id cannot be named, so no cycle can form.
         after = tuple(dict.fromkeys(spec.after))
-        status = self._first_status(run_at, after)
+        status = self._scheduler.first_status(run_at, after)
         task = Task(
             task_id=self._new_id(),
             name=spec.name,
@@ -391,7 +376,11 @@ class TaskEngine:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def _change(self, task: Task, then: Callable[[], None] | None = None) -> None:
+    @property
+    def queue(self) -> QueueSettings:
+        return self._scheduler.queue
+
+    def _change(self, task: Task, then: Then | None = None) -> None:
         """Decide a new version of a known task (web/tasks/ledger.py says what follows)."""
         self._ledger.put(task, then=then)
         if task.status.is_final:
@@ -427,11 +416,12 @@ class TaskEngine:
         self._look_again = True
 
     def _save_queue(self, settings: QueueSettings) -> None:
-        old, self.queue = self.queue, settings
+        scheduler = self._scheduler
+        old, scheduler.queue = scheduler.queue, settings
         values = {"max_concurrent": settings.max_concurrent, "queue_paused": settings.paused}
         self._ledger.save(
             ("settings", list(values.items())),
-            undo=functools.partial(setattr, self, "queue", old),
+            undo=functools.partial(setattr, scheduler, "queue", old),
             then=functools.partial(self._hub.publish_settings, settings.public),
         )
 
@@ -439,21 +429,7 @@ class TaskEngine:
         """A copy: changing them changes what has the status."""
         return [t for t in self._ledger.tasks.values() if t.status is status]
 
-    # -- waiting for time and for other tasks ----------------------------------------------
-
-    def _first_status(self, run_at: float | None, after: tuple[str, ...]) -> TaskStatus:
-        """Scheduled if a new task waits for its time or a dependency. Else running if
-        nothing waits ahead of it and a slot is free: a task that runs at once costs one
-        write and one delta, not two of each. Else queued."""
-        tasks = self._ledger.tasks
-        if self._starts_later(run_at) or any(tasks[d].status is not S.COMPLETED for d in after):
-            return S.SCHEDULED
-        if self._ledger.line.first() is None and self._slot_free():
-            return S.RUNNING
-        return S.QUEUED
-
-    def _starts_later(self, run_at: float | None) -> bool:
-        return run_at is not None and run_at > self._clock.now() + SLACK
+    # -- moving on ------------------------------------------------------------------------
 
     def _move_on(self, *scheduled: str) -> None:
         """Release these scheduled tasks if they may go on, and start what may start: what
@@ -465,70 +441,10 @@ class TaskEngine:
             scheduled = tuple(t.task_id for t in self._with_status(S.SCHEDULED))
             for task_id, (status, changes) in list(self._endings.items()):
                 self._finish(task_id, status, changes)
-        self._release_if_ready(*scheduled)
-
-    def _release_if_ready(self, *task_ids: str) -> None:
-        """Move scheduled tasks on: to queued when their time has come and every task they
-        run after has completed; to failed when one of those can no longer complete.
-
-        A failure releases the failed task's own dependents in turn; they join the work list
-        of the call already running instead of recursing, so long chains are fine."""
-        if self._releasing is not None:
-            self._releasing.extend(task_ids)
-            return
-        self._releasing = work = deque(task_ids)
-        try:
-            while work:
-                task = self._ledger.tasks.get(work.popleft())
-                if task is not None and task.status is S.SCHEDULED:
-                    self._release(task)
-        finally:
-            self._releasing = None
-        self._dispatch()
-
-    def _release(self, task: Task) -> None:
-        tasks = self._ledger.tasks
-        for dep_id in task.after:
-            dep = tasks.get(dep_id)
-            if dep is None or (dep.status.is_final and dep.status is not S.COMPLETED):
-                why = BLOCKED_BECAUSE.get(dep.status if dep else None, "no longer exists")
-                failed = transition(
-                    task,
-                    S.FAILED,
-                    finished_at=self._clock.now(),
-                    error=f"dependency {dep_id} {why}",
-                )
-                # Its start-time wait, if any, ends with it.
-                self._change(failed, then=functools.partial(self._runners.end, task.task_id))
-                return
-        if self._starts_later(task.run_at):
-            self._runners.wait_for_start(task.task_id, task.run_at, self._move_on)  # type: ignore[arg-type]
-        elif all(tasks[d].status is S.COMPLETED for d in task.after):
-            self._change(transition(task, S.QUEUED))
-
-    # -- running ---------------------------------------------------------------------------
-
-    def _slot_free(self) -> bool:
-        if self._stopping or self.queue.paused:
-            return False
-        limit = self.queue.max_concurrent
-        return limit is None or self._ledger.counts[S.RUNNING] < limit
-
-    def _dispatch(self) -> None:
-        """Start waiting tasks while there are free slots, highest priority first."""
-        line = self._ledger.line
-        while (task_id := line.first()) is not None and self._slot_free():
-            task = self._ledger.tasks[task_id]
-            first_start = task.started_at  # a resumed task keeps its first start
-            started = transition(
-                task,
-                S.RUNNING,
-                started_at=self._clock.now() if first_start is None else first_start,
-            )
-            self._change(started, then=functools.partial(self._launch, started))
+        self._scheduler.release_if_ready(*scheduled)  # and starts what may start
 
     def _launch(self, task: Task) -> None:
-        if not self._stopping:  # stop() is recording it as interrupted
+        if not self._scheduler.stopping:  # stop() is recording it as interrupted
             self._runners.launch(task)
 
     def _is_running(self, task_id: str) -> bool:
