@@ -59,7 +59,6 @@ def sign_in_page(token_path: Path, next_path: str, *, wrong: bool) -> HTMLRespon
     return HTMLResponse(html, status_code=401, headers=PAGE_HEADERS)
 
 
-
 @router.post(SIGN_IN_PATH)
 async def sign_in(request: Request) -> Response:
     """The sign-in form: the token pasted, and where to go on to."""
