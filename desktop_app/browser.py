@@ -10,8 +10,8 @@ import os
 import webbrowser
 from collections.abc import Callable
 
+from desktop_app.front import Page
 from desktop_app.hosting import wait_for_stop_signal
-from desktop_app.launcher import Page
 from web.frozen import outside_environment
 
 log = logging.getLogger(__name__)

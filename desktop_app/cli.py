@@ -16,9 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from desktop_app import discovery, kind_commands, queue_commands
+from desktop_app.browser import open_in_browser
 from desktop_app.client import ClientError, InstanceClient
 from desktop_app.discovery import Instance
-from desktop_app.hosting import AlreadyRunning, hosted_engine, wait_for_stop_signal
+from desktop_app.hosting import (
+    AlreadyRunning,
+    hosted_engine,
+    stop_signal,
+    wait_for_stop_signal,
+)
 from desktop_app.logs import setup_logging
 from desktop_app.server import BindError, ServerStartError
 from web import __version__
@@ -39,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (0 picks a free one)")
     serve.add_argument("--no-auth", action="store_true", help="no token (allowed on loopback only)")
+    serve.add_argument(
+        "--open", action="store_true", help="open the signed-in dashboard in the default browser"
+    )
     serve.add_argument(
         "--max-concurrent",
         type=int,
@@ -101,18 +110,43 @@ def serve(args: argparse.Namespace) -> int:
     try:
         with hosted_engine(settings) as hosted:
             server = hosted.server
-            url = server.url
-            lines = [f"Task Dashboard {__version__} serving on {url}"]
-            lines.append(f"  dashboard: {url}/dashboard   data: {settings.data_dir}")
-            if settings.auth:
-                lines.append(f"  token: in {settings.token_path} (or run `task-dashboard info`)")
-            print("\n".join(lines), flush=True)
-            wait_for_stop_signal(lambda: server.alive)
+            stopped = stop_signal()  # before anything is printed: a script may stop us then
+            # The signed-in URL holds the token: it goes to a terminal only, never to a
+            # log (logging does not capture print) nor to where stdout is redirected.
+            console = sys.stdout is not None and sys.stdout.isatty()
+            print(serving_lines(settings, hosted.instance, signed_in=console), flush=True)
+            if args.open:
+                if open_in_browser(hosted.instance.dashboard_url()):
+                    print("Opened the dashboard in your default browser.", flush=True)
+                else:
+                    print("No browser could be opened: open the dashboard URL above.", flush=True)
+            wait_for_stop_signal(lambda: server.alive, stopped)
     except (AlreadyRunning, BindError) as exc:
         return _fail(exc, 2)
     except ServerStartError as exc:
         return _fail(exc, 1)
     return 0
+
+
+def serving_lines(settings: Settings, instance: Instance, *, signed_in: bool) -> str:
+    """What `serve` says at start: on a terminal, the signed-in dashboard URL first (as
+    Jupyter does) with the plain one beside it, for whoever would rather paste the token
+    into the sign-in page; elsewhere the plain one only."""
+    plain = f"{instance.url}/dashboard"
+    lines = [f"Task Dashboard {__version__} serving on {instance.url}"]
+    if not settings.auth:
+        lines.append(f"  dashboard: {plain}")
+    else:
+        where = f"(asks for the token: in {settings.token_path}, or run `task-dashboard info`)"
+        if signed_in:
+            lines.append(
+                f"  dashboard: {instance.dashboard_url()}   (signed in: keep it to yourself)"
+            )
+            lines.append(f"  plain URL: {plain}   {where}")
+        else:
+            lines.append(f"  dashboard: {plain}   {where}")
+    lines.append(f"  data:      {settings.data_dir}")
+    return "\n".join(lines)
 
 
 def info(args: argparse.Namespace, instance: Instance) -> int:

@@ -96,11 +96,23 @@ def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[H
         lock.release()
 
 
-def wait_for_stop_signal(still_running: Callable[[], bool] = lambda: True) -> None:
-    """Block the main thread until Ctrl+C or SIGTERM (or until still_running() says no)."""
+def stop_signal() -> threading.Event:
+    """An event that Ctrl+C or SIGTERM sets from now on (main thread only)."""
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
+    return stopped
+
+
+def wait_for_stop_signal(
+    still_running: Callable[[], bool] = lambda: True, stopped: threading.Event | None = None
+) -> None:
+    """Block the main thread until Ctrl+C or SIGTERM (or until still_running() says no).
+
+    `stopped`: from an earlier stop_signal(), when a signal may come before this call
+    (a caller that prints or opens a browser first must not die of a SIGTERM meanwhile)."""
+    if stopped is None:
+        stopped = stop_signal()
     # The timeout lets Python run the signal handlers and re-check still_running().
     while not stopped.wait(0.5) and still_running():
         pass

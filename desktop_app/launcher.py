@@ -1,6 +1,6 @@
 """`task-dashboard` with no arguments: the engine in this process, the dashboard in a window.
 
-The window part is a Front handed in by the caller (a pywebview window, the default
+The window part is a Front (front.py) handed in by the caller (a pywebview window, the default
 browser when there is no GUI, or a fake in tests), so everything here runs without a
 display. The order matters: the server answers before the front is shown, and the front
 has closed before the server stops.
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from desktop_app import discovery
 from desktop_app.client import ClientError, InstanceClient
 from desktop_app.discovery import Instance
+from desktop_app.front import TITLE, Front, Page
 from desktop_app.hosting import AlreadyRunning, hosted_engine
 from desktop_app.server import ServerStartError, ServerThread
 from desktop_app.testhooks import CommandChannel
@@ -23,29 +22,8 @@ from web.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TITLE = "Task Dashboard"
 # A second launch may find the first one still starting its server.
 WAIT_FOR_OTHER_INSTANCE = 15.0
-
-
-@dataclass(frozen=True)
-class Page:
-    url: str  # signed in: carries ?token= for the first load
-    title: str = TITLE
-    # Set when closing this front stops the engine: how many tasks would be interrupted.
-    running_tasks: Callable[[], int] | None = None
-
-    @property
-    def owns_engine(self) -> bool:
-        return self.running_tasks is not None
-
-
-class Front(Protocol):
-    def show(self, page: Page) -> None:
-        """Show the dashboard; return when the user is done with it (window closed)."""
-
-    def report_error(self, title: str, message: str) -> None:
-        """Tell the user plainly why there is no dashboard."""
 
 
 def launch(
@@ -69,11 +47,6 @@ def launch(
         log.error("cannot start: %s", exc)
         front.report_error(f"{TITLE} could not start", f"{exc}\n\nLogs: {settings.log_dir}")
         return 1
-
-
-def quit_question(running: int) -> str:
-    tasks = "1 task is" if running == 1 else f"{running} tasks are"
-    return f"{tasks} still running. Quit anyway? They will be recorded as interrupted."
 
 
 def _own_page(instance: Instance) -> Page:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
-from desktop_app.launcher import Page, quit_question
+from desktop_app.front import Page, quit_question
 from desktop_app.testhooks import CommandChannel
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def _has_display() -> bool:
 
 
 class NativeWindow:
-    """A Front (see launcher.py) that shows the page in a pywebview window."""
+    """A Front (see front.py) that shows the page in a pywebview window."""
 
     def __init__(self, gui: str, hooks: CommandChannel | None = None) -> None:
         self.gui = gui

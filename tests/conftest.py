@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -88,11 +89,20 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=10)
 
 
+@contextmanager
+def serving(settings: Settings) -> Iterator[LiveServer]:
+    """A live server for these settings, stopped when the block ends."""
+    server = LiveServer(settings).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def live_server(settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(settings).start()
-    yield server
-    server.stop()
+    with serving(settings) as server:
+        yield server
 
 
 @pytest.fixture

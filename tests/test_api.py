@@ -1,32 +1,26 @@
-"""Every row of the API contract and every bad input, through httpx against the app."""
+"""Every row of the API contract and every bad input, through httpx against a live server."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
-
-from tests.conftest import TOKEN
-from web.app import create_app
-from web.settings import Settings
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000", headers=AUTH) as c:
-        yield c
+def client(http: httpx.Client) -> httpx.Client:
+    """The live server's client, with the token."""
+    return http
 
 
-def add(client: TestClient, **body: object) -> dict:
+def add(client: httpx.Client, **body: object) -> dict:
     response = client.post("/tasks/add", json={"duration": 30, **body})
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def test_add_returns_the_task_object(client: TestClient) -> None:
+def test_add_returns_the_task_object(client: httpx.Client) -> None:
     task = add(client, name="backup")
     assert task["status"] == "running"
     assert task["name"] == "backup"
@@ -37,7 +31,7 @@ def test_add_returns_the_task_object(client: TestClient) -> None:
     assert client.get(f"/tasks/{task['task_id']}").json() == task
 
 
-def test_cancel_then_cancel_again(client: TestClient) -> None:
+def test_cancel_then_cancel_again(client: httpx.Client) -> None:
     task = add(client)
     response = client.post("/tasks/cancel", json={"task_id": task["task_id"]})
     assert response.status_code == 200
@@ -47,7 +41,7 @@ def test_cancel_then_cancel_again(client: TestClient) -> None:
     assert again.json() == {"detail": f"task {task['task_id']} is already cancelled"}
 
 
-def test_unknown_task_is_404(client: TestClient) -> None:
+def test_unknown_task_is_404(client: httpx.Client) -> None:
     for response in (
         client.post("/tasks/cancel", json={"task_id": "does-not-exist"}),
         client.get("/tasks/does-not-exist"),
@@ -56,7 +50,7 @@ def test_unknown_task_is_404(client: TestClient) -> None:
         assert "does-not-exist" in response.json()["detail"]
 
 
-def test_status_lists_newest_first_with_counts_filters_and_paging(client: TestClient) -> None:
+def test_status_lists_newest_first_with_counts_filters_and_paging(client: httpx.Client) -> None:
     ids = [add(client, name=f"t{i}")["task_id"] for i in range(5)]
     client.post("/tasks/cancel", json={"task_id": ids[0]})
     body = client.get("/tasks/status").json()
@@ -73,7 +67,7 @@ def test_status_lists_newest_first_with_counts_filters_and_paging(client: TestCl
     assert [t["task_id"] for t in page["tasks"]] == [ids[3], ids[2]]
 
 
-def test_clear_finished(client: TestClient) -> None:
+def test_clear_finished(client: httpx.Client) -> None:
     done = add(client)["task_id"]
     live = add(client)["task_id"]
     client.post("/tasks/cancel", json={"task_id": done})
@@ -82,7 +76,7 @@ def test_clear_finished(client: TestClient) -> None:
     assert client.get(f"/tasks/{live}").status_code == 200
 
 
-def test_scheduled_with_delay_and_run_at(client: TestClient) -> None:
+def test_scheduled_with_delay_and_run_at(client: httpx.Client) -> None:
     delayed = add(client, delay=60)
     assert delayed["status"] == "scheduled"
     assert delayed["run_at"] is not None
@@ -115,7 +109,7 @@ def test_scheduled_with_delay_and_run_at(client: TestClient) -> None:
     ],
 )
 def test_bad_add_bodies_say_which_field_and_why(
-    client: TestClient, body: dict, field: str | None, message: str
+    client: httpx.Client, body: dict, field: str | None, message: str
 ) -> None:
     response = client.post("/tasks/add", json=body)
     assert response.status_code == 422
@@ -135,7 +129,7 @@ def test_bad_add_bodies_say_which_field_and_why(
     ],
 )
 def test_unpaired_surrogates_are_refused_anywhere_in_the_body(
-    client: TestClient, raw: bytes, where: str
+    client: httpx.Client, raw: bytes, where: str
 ) -> None:
     response = client.post("/tasks/add", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text
@@ -143,21 +137,21 @@ def test_unpaired_surrogates_are_refused_anywhere_in_the_body(
     assert client.get("/tasks/status").json()["total"] == 0, "nothing may be half-written"
 
 
-def test_a_whole_surrogate_pair_is_just_a_character(client: TestClient) -> None:
+def test_a_whole_surrogate_pair_is_just_a_character(client: httpx.Client) -> None:
     raw = b'{"duration": 5, "name": "rocket \\ud83d\\ude80"}'
     response = client.post("/tasks/add", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "rocket \U0001f680"
 
 
-def test_non_finite_and_malformed_json(client: TestClient) -> None:
+def test_non_finite_and_malformed_json(client: httpx.Client) -> None:
     headers = {"content-type": "application/json"}
     for raw in (b'{"duration": NaN}', b'{"duration": Infinity}', b'{"duration": 5'):
         response = client.post("/tasks/add", content=raw, headers=headers)
         assert response.status_code == 422, raw
 
 
-def test_bad_query_parameters(client: TestClient) -> None:
+def test_bad_query_parameters(client: httpx.Client) -> None:
     response = client.get("/tasks/status", params={"status": "running,bogus"})
     assert response.status_code == 422
     assert "unknown status 'bogus'" in response.json()["detail"]
@@ -165,18 +159,18 @@ def test_bad_query_parameters(client: TestClient) -> None:
     assert client.get("/tasks/status", params={"offset": -1}).status_code == 422
 
 
-def test_cancel_body_is_validated(client: TestClient) -> None:
+def test_cancel_body_is_validated(client: httpx.Client) -> None:
     assert client.post("/tasks/cancel", json={}).status_code == 422
     assert client.post("/tasks/cancel", json={"task_id": 5}).status_code == 422
 
 
-def test_body_size_limit(client: TestClient) -> None:
+def test_body_size_limit(client: httpx.Client) -> None:
     response = client.post("/tasks/add", json={"duration": 5, "name": "x" * 100_000})
     assert response.status_code == 413
     assert "larger than" in response.json()["detail"]
 
 
-def test_body_size_limit_without_content_length(client: TestClient) -> None:
+def test_body_size_limit_without_content_length(client: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"duration": 5, "name": "'
         for _ in range(100):
@@ -189,7 +183,7 @@ def test_body_size_limit_without_content_length(client: TestClient) -> None:
     assert response.status_code == 413
 
 
-def test_healthz_dashboard_redirect_and_docs(client: TestClient) -> None:
+def test_healthz_dashboard_redirect_and_docs(client: httpx.Client) -> None:
     health = client.get("/healthz", headers={"Authorization": ""})
     assert health.json() == {"status": "ok", "version": "0.1.0"}
     root = client.get("/", follow_redirects=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from dataclasses import replace
@@ -11,14 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from websockets.sync.client import connect
 
+from desktop_app.server import ServerStartError
 from tests.conftest import LiveServer
 from tests.waiting import task_in, until
-from web.app import create_app
 from web.settings import Settings
-from web.tasks.registry import KindsError
 
 KINDS_FILE = Path(__file__).parent / "kinds" / "spinning.py"
 
@@ -125,6 +124,5 @@ def test_a_broken_kinds_file_stops_the_start_with_its_name(
 ) -> None:
     broken = tmp_path / "kinds.py"
     broken.write_text("raise RuntimeError('oops')\n")
-    app = create_app(replace(settings, kinds_file=broken))
-    with pytest.raises(KindsError, match=f"kinds file {broken} failed to load"), TestClient(app):
-        pass
+    with pytest.raises(ServerStartError, match=f"kinds file {re.escape(str(broken))} failed"):
+        LiveServer(replace(settings, kinds_file=broken)).start()

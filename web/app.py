@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
 
-from web import __version__, api, pages, ws
+from web import __version__, api, pages, signin, ws
 from web.clock import Clock, SystemClock
 from web.collector import tune_for_serving
 from web.headers import SecurityHeadersMiddleware
@@ -106,6 +106,9 @@ def create_app(
         host_names=settings.host_names(),
         auth=settings.auth,
         max_body_bytes=settings.max_body_bytes,
+        sign_in_page=lambda next_path, wrong: signin.sign_in_page(
+            settings.token_path, next_path, wrong=wrong
+        ),
     )
     # Outermost, so the security middleware's own refusals carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware)
@@ -113,7 +116,7 @@ def create_app(
     # router as one nested route, and matching through it cost a tenth of an add (bench/).
     # The route objects are the modules' own, so every app made in a process shares them
     # (they hold no state); app.dependency_overrides does not reach them (nothing uses it).
-    for module in (api, ws, pages):
+    for module in (api, ws, pages, signin):
         app.router.routes.extend(module.router.routes)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     _map_domain_errors(app)

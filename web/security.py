@@ -2,7 +2,8 @@
 
 Checks, in order: Host names a loopback host or a configured name (400, defeats DNS
 rebinding); an Origin, where sent, is our own origin (403, defeats CSRF and cross-site
-WebSocket hijacking); the token (401); the body size (413).
+WebSocket hijacking); the token (401, or for a browser loading a page, the sign-in page
+of web/signin.py); the body size (413).
 """
 
 from __future__ import annotations
@@ -11,14 +12,20 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "task_dashboard_token"
+SIGN_IN_PATH = "/signin"
 OPEN_PATHS = frozenset({"/healthz"})
+# Besides OPEN_PATHS, what the sign-in page needs before anyone has signed in: its form's
+# target (it checks the token itself) and its two files, which hold nothing private.
+SIGN_IN_PATHS = frozenset({SIGN_IN_PATH, "/static/app.css", "/static/favicon.svg"})
 TOKEN_HELP = (
     "missing or wrong token: run `task-dashboard info` to see it, then send "
     "`Authorization: Bearer <token>` (or open the dashboard URL it prints)"
@@ -44,6 +51,11 @@ def load_or_create_token(path: Path) -> str:
     return token
 
 
+def session_cookie(token: str) -> str:
+    """The Set-Cookie value that signs a browser in: script-proof and never sent cross-site."""
+    return f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/"
+
+
 def tokens_match(given: str | None, expected: str) -> bool:
     if not given:
         return False
@@ -60,6 +72,25 @@ def _query_token(query_string: bytes) -> str | None:
     return dict(parse_qsl(query_string.decode())).get("token")
 
 
+def _wants_page(scope: Scope, headers: dict[str, str]) -> bool:
+    """A browser loading a page (address bar, link), not a script or the page's own calls."""
+    return (
+        scope["type"] == "http"
+        and scope["method"] == "GET"
+        and "text/html" in headers.get("accept", "")
+    )
+
+
+def _without_token(scope: Scope) -> str:
+    """The requested path and query, minus any ?token=: where to go on to after signing in."""
+    rest = [(k, v) for k, v in parse_qsl(scope["query_string"].decode()) if k != "token"]
+    return scope["path"] + (f"?{urlencode(rest)}" if rest else "")
+
+
+# Draws the sign-in page: (where to go on to, whether a wrong token was given) -> 401 page.
+SignInPage = Callable[[str, bool], Response]
+
+
 def _hostname(host_header: str) -> str:
     if host_header.startswith("["):  # [::1]:8000
         return host_header.split("]")[0] + "]"
@@ -74,11 +105,14 @@ class SecurityMiddleware:
         host_names: frozenset[str],
         auth: bool,
         max_body_bytes: int,
+        sign_in_page: SignInPage | None = None,
     ) -> None:
         self.app = app
         self.host_names = host_names
         self.auth = auth
         self.max_body_bytes = max_body_bytes
+        # None: every refusal is JSON (an app without pages).
+        self.sign_in_page = sign_in_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -93,14 +127,18 @@ class SecurityMiddleware:
         if origin is not None and origin.lower() != f"http://{host}".lower():
             await self._refuse(scope, send, 403, f"cross-origin request from {origin!r} refused")
             return
-        if self.auth and scope["path"] not in OPEN_PATHS:
+        path = scope["path"]
+        if self.auth and path not in OPEN_PATHS and path not in SIGN_IN_PATHS:
             expected: str = scope["app"].state.token
             query_token = _query_token(scope.get("query_string", b""))
             if query_token is not None and scope["type"] == "http" and scope["method"] == "GET":
-                await self._sign_in(scope, send, query_token, expected)
+                if tokens_match(query_token, expected):
+                    await self._sign_in(scope, send, expected)
+                else:
+                    await self._unauthenticated(scope, receive, send, headers, wrong=True)
                 return
             if not self._authenticated(headers, query_token, expected):
-                await self._refuse(scope, send, 401, TOKEN_HELP)
+                await self._unauthenticated(scope, receive, send, headers, wrong=False)
                 return
         if scope["type"] == "http":
             receive = await self._within_limit(scope, headers, receive, send)
@@ -125,21 +163,27 @@ class SecurityMiddleware:
         # WebSocket clients outside a browser may put it in the URL (browsers use the cookie).
         return tokens_match(query_token, expected)
 
-    async def _sign_in(self, scope: Scope, send: Send, given: str, expected: str) -> None:
-        """First page load with ?token=: set the cookie and redirect to the clean URL."""
-        if not tokens_match(given, expected):
-            await self._refuse(scope, send, 401, TOKEN_HELP)
+    async def _unauthenticated(
+        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], *, wrong: bool
+    ) -> None:
+        """A browser loading a page gets the sign-in page; everyone else the JSON 401 (or,
+        for a WebSocket, a refused handshake)."""
+        if self.sign_in_page is not None and _wants_page(scope, headers):
+            page = self.sign_in_page(_without_token(scope), wrong)
+            await page(scope, receive, send)
             return
-        rest = [(k, v) for k, v in parse_qsl(scope["query_string"].decode()) if k != "token"]
-        location = scope["path"] + (f"?{urlencode(rest)}" if rest else "")
-        cookie = f"{COOKIE}={expected}; HttpOnly; SameSite=Strict; Path=/"
+        await self._refuse(scope, send, 401, TOKEN_HELP)
+
+    @staticmethod
+    async def _sign_in(scope: Scope, send: Send, token: str) -> None:
+        """First page load with the right ?token=: set the cookie, redirect to the clean URL."""
         await send(
             {
                 "type": "http.response.start",
                 "status": 303,
                 "headers": [
-                    (b"location", location.encode()),
-                    (b"set-cookie", cookie.encode()),
+                    (b"location", _without_token(scope).encode()),
+                    (b"set-cookie", session_cookie(token).encode()),
                     (b"cache-control", b"no-store"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"content-length", b"0"),

@@ -14,8 +14,9 @@ import pytest
 from desktop_app import discovery
 from desktop_app.browser import BrowserFront
 from desktop_app.client import InstanceClient
+from desktop_app.front import Page, quit_question
 from desktop_app.hosting import AlreadyRunning, hosted_engine
-from desktop_app.launcher import Page, launch, quit_question
+from desktop_app.launcher import launch
 from tests.waiting import until
 from web.settings import Settings
 from web.store import Store

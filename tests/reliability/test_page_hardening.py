@@ -10,22 +10,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from websockets.sync.client import connect
 
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, LiveServer
 from tests.reliability.serving import ServeProcess
-from web.app import create_app
-from web.settings import Settings
 
-BASE = "http://127.0.0.1:8000"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STATIC = ["/static/app.css", "/static/js/main.js", "/static/favicon.svg"]
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), base_url=BASE) as c:
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """A client of the live server; each test says whether it sends the token."""
+    with httpx.Client(base_url=live_server.url, timeout=10) as c:
         yield c
 
 
@@ -50,7 +47,7 @@ def assert_strict(response: httpx.Response) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_dashboard_sends_a_strict_policy_and_is_never_cached(client: TestClient) -> None:
+def test_dashboard_sends_a_strict_policy_and_is_never_cached(client: httpx.Client) -> None:
     page = client.get("/dashboard", headers=AUTH)
     assert page.status_code == 200
     assert_strict(page)
@@ -58,7 +55,7 @@ def test_dashboard_sends_a_strict_policy_and_is_never_cached(client: TestClient)
 
 
 @pytest.mark.parametrize("path", STATIC)
-def test_static_files_send_the_policy_too(client: TestClient, path: str) -> None:
+def test_static_files_send_the_policy_too(client: httpx.Client, path: str) -> None:
     response = client.get(path, headers=AUTH)
     assert response.status_code == 200
     assert_strict(response)
@@ -69,14 +66,14 @@ def test_static_files_send_the_policy_too(client: TestClient, path: str) -> None
     [("/tasks/status", AUTH), ("/tasks/status", {}), ("/healthz", {}), ("/nope", AUTH)],
 )
 def test_api_answers_and_refusals_carry_the_headers(
-    client: TestClient, path: str, headers: dict
+    client: httpx.Client, path: str, headers: dict
 ) -> None:
     response = client.get(path, headers=headers)
     assert_strict(response)
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_the_signed_in_url_is_not_cached_and_leaks_no_referer(client: TestClient) -> None:
+def test_the_signed_in_url_is_not_cached_and_leaks_no_referer(client: httpx.Client) -> None:
     response = client.get(f"/dashboard?token={TOKEN}", follow_redirects=False)
     assert response.status_code == 303
     assert TOKEN not in response.headers["location"]
@@ -85,15 +82,12 @@ def test_the_signed_in_url_is_not_cached_and_leaks_no_referer(client: TestClient
     assert response.headers.get_list("referrer-policy") == ["no-referrer"]  # not twice
 
 
-def _own(url: str | None) -> bool:
-    return bool(url) and (url.startswith(BASE + "/") or url.startswith("/"))  # type: ignore[union-attr]
-
-
 class _Inline(HTMLParser):
     """Whatever the policy would block: inline script, handlers, style attributes."""
 
-    def __init__(self) -> None:
+    def __init__(self, origin: str) -> None:
         super().__init__()
+        self.origin = origin
         self.found: list[str] = []
         self._in_script = False
 
@@ -101,13 +95,16 @@ class _Inline(HTMLParser):
         names = dict(attrs)
         self.found += [f"<{tag} {n}=...>" for n in names if n.startswith("on") or n == "style"]
         if tag == "script":
-            if not _own(names.get("src")):
+            if not self._own(names.get("src")):
                 self.found.append(f"<script src={names.get('src')!r}>")
             self._in_script = True
-        if tag == "link" and not _own(names.get("href")):
+        if tag == "link" and not self._own(names.get("href")):
             self.found.append(f"<link href={names.get('href')!r}>")
         if tag == "style":
             self.found.append("<style>")
+
+    def _own(self, url: str | None) -> bool:
+        return bool(url) and (url.startswith(self.origin + "/") or url.startswith("/"))  # type: ignore[union-attr]
 
     def handle_endtag(self, tag: str) -> None:
         self._in_script = self._in_script and tag != "script"
@@ -117,13 +114,15 @@ class _Inline(HTMLParser):
             self.found.append("inline <script> code")
 
 
-def test_the_page_needs_nothing_the_policy_forbids(client: TestClient) -> None:
-    inline = _Inline()
+def test_the_page_needs_nothing_the_policy_forbids(
+    client: httpx.Client, live_server: LiveServer
+) -> None:
+    inline = _Inline(live_server.url)
     inline.feed(client.get("/dashboard", headers=AUTH).text)
     assert inline.found == []
 
 
-def test_docs_stay_unframeable(client: TestClient) -> None:
+def test_docs_stay_unframeable(client: httpx.Client) -> None:
     response = client.get("/docs", headers=AUTH)
     assert response.status_code == 200
     assert policy(response)["frame-ancestors"] == ["'none'"]
@@ -147,3 +146,14 @@ def test_the_token_never_appears_in_logs(tmp_path: Path) -> None:
     assert "WebSocket /ws" in text, "expected uvicorn's WebSocket line in the log"
     assert token not in text
     assert "wrong-token-guess" not in text
+
+
+def test_the_sign_in_page_needs_nothing_the_policy_forbids(
+    client: httpx.Client, live_server: LiveServer
+) -> None:
+    page = client.get("/dashboard", headers={"Accept": "text/html"})  # no token: sign in
+    assert page.status_code == 401
+    assert policy(page) == policy(client.get("/dashboard", headers=AUTH))
+    inline = _Inline(live_server.url)
+    inline.feed(page.text)
+    assert inline.found == []
