@@ -85,7 +85,9 @@ class Commits:
             self.fail_on = None
             raise StoreError("task database: database is locked (injected)")
         self._write(ops)
-        self.inserted.append([t.task_id for kind, rows in ops if kind == "insert" for _, t in rows])
+        self.inserted.append(
+            [row[1].task_id for kind, rows in ops if kind == "insert" for row in rows]
+        )
         self.versions.update((id(task), task) for task in _versions(ops))
 
     def has(self, task: Task) -> bool:
@@ -93,7 +95,7 @@ class Commits:
 
 
 def _versions(ops: Ops) -> list[Task]:
-    return [task for kind, rows in ops if kind in ("insert", "update") for _, task in rows]
+    return [row[1] for kind, rows in ops if kind in ("insert", "update") for row in rows]
 
 
 _ids = itertools.count(1)

@@ -109,7 +109,9 @@ async def test_a_history_holding_half_a_surrogate_pair_still_starts(
     await rig.close()
     with sqlite3.connect(tmp_path / "tasks.db") as conn:
         params = '{"duration": 5.0, "note": "\\ud800"}'
-        conn.execute("UPDATE tasks SET params = ? WHERE task_id = ?", (params, task.task_id))
+        # As an older version left it: no JSON kept with the finished task.
+        sql = "UPDATE tasks SET params = ?, json = NULL WHERE task_id = ?"
+        conn.execute(sql, (params, task.task_id))
     again = await build(tmp_path / "tasks.db", ManualClock())
     try:
         [listed], _ = again.engine.page()

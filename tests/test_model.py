@@ -18,6 +18,7 @@ from web.tasks.model import (
     IllegalTransition,
     Task,
     TaskStatus,
+    finished_task,
     transition,
 )
 
@@ -92,6 +93,7 @@ def contract_object(task: Task, queue_position: int | None = None) -> dict[str, 
         "params": task.params,
         "after": list(task.after),
         "retry_of": task.retry_of,
+        "elapsed": task.elapsed,
         "queue_position": queue_position,
     }
 
@@ -132,6 +134,7 @@ tasks = st.builds(
     error=st.none() | st.text(),
     after=st.lists(st.text(min_size=1), max_size=3).map(tuple),
     retry_of=st.none() | st.text(min_size=1),
+    elapsed=st.floats(min_value=0, max_value=1e9),
 )
 
 
@@ -160,3 +163,13 @@ def test_half_a_surrogate_pair_is_escaped_not_lost() -> None:
         created_at=0.0, error="also \ud800", params={"k": ["\udfff"]},
     )  # fmt: skip
     assert json.loads(task.to_json()) == contract_object(task)
+
+
+@given(tasks)
+def test_a_finished_task_comes_back_from_its_json(task: Task) -> None:
+    """Memory and the history keep a finished task as its JSON; it comes back the same,
+    as the API shows it."""
+    final = dataclasses.replace(task, status=S.COMPLETED)
+    again = finished_task(final.to_json())
+    assert again.to_json() == final.to_json()
+    assert (again.params, again.after, again.elapsed) == (final.params, final.after, final.elapsed)

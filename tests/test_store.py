@@ -35,8 +35,8 @@ def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None
             task("a", TaskStatus.RUNNING), after=("b",), elapsed=2.5, retry_of="z", priority=-3
         ),
     ]
-    store.write([("insert", [(7, original[0]), (9, original[1])])])
-    store.write([("update", [(9, original[1].with_progress(0.5))])])
+    store.write([("insert", [(7, original[0], None), (9, original[1], None)])])
+    store.write([("update", [(9, original[1].with_progress(0.5), None)])])
     store.close()
     rows = list(Store.open(tmp_path / "tasks.db").load_all())
     assert [(seq, t.task_id) for seq, t in rows] == [(7, "b"), (9, "a")]
@@ -59,7 +59,7 @@ def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> Non
         )
         conn.execute("DELETE FROM tasks WHERE task_id = 'old3'")  # the newest, cleared
     store = Store.open(db)
-    store.write([("insert", [(3, task("new"))])])
+    store.write([("insert", [(3, task("new"), None)])])
     store.close()
     rows = list(Store.open(db).load_all())
     assert [(seq, t.task_id) for seq, t in rows] == [(1, "old1"), (2, "old2"), (3, "new")]
@@ -73,8 +73,8 @@ def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> Non
 
 def test_rows_are_changed_and_deleted_by_seq(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
-    store.write([("insert", [(1, task("a")), (2, task("b")), (3, task("c"))])])
-    store.write([("update", [(2, task("b", TaskStatus.CANCELLED))])])
+    store.write([("insert", [(1, task("a"), None), (2, task("b"), None), (3, task("c"), None)])])
+    store.write([("update", [(2, task("b", TaskStatus.CANCELLED), None)])])
     store.write([("delete", [(1, "a"), (3, "c")])])
     assert [(seq, t) for seq, t in store.load_all()] == [(2, task("b", TaskStatus.CANCELLED))]
     store.close()
@@ -82,11 +82,15 @@ def test_rows_are_changed_and_deleted_by_seq(tmp_path: Path) -> None:
 
 def test_a_write_that_misses_its_row_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
-    store.write([("insert", [(1, task("a")), (2, task("b"))])])
+    store.write([("insert", [(1, task("a"), None), (2, task("b"), None)])])
     with pytest.raises(StoreError, match="1 rows matched where 2 should have"):
-        store.write([("update", [(1, task("a", TaskStatus.CANCELLED)), (2, task("c"))])])
+        store.write(
+            [("update", [(1, task("a", TaskStatus.CANCELLED), None), (2, task("c"), None)])]
+        )
     with pytest.raises(StoreError, match="0 rows matched where 1 should have"):
-        store.write([("update", [(2, task("a", TaskStatus.FAILED))])])  # seq 2 is not task a's row
+        store.write(
+            [("update", [(2, task("a", TaskStatus.FAILED), None)])]
+        )  # seq 2 is not task a's row
     with pytest.raises(StoreError, match="restart the app"):
         store.write([("delete", [(1, "a"), (2, "a")])])
     assert [t for _, t in store.load_all()] == [task("a"), task("b")]
@@ -95,9 +99,11 @@ def test_a_write_that_misses_its_row_is_refused_and_changes_nothing(tmp_path: Pa
 
 def test_a_group_that_cannot_be_written_leaves_no_row(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "tasks.db")
-    store.write([("insert", [(1, task("a"))])])
+    store.write([("insert", [(1, task("a"), None)])])
     with pytest.raises(StoreError):
-        store.write([("insert", [(2, task("b")), (1, task("clash"))])])  # seq 1 is taken
+        store.write(
+            [("insert", [(2, task("b"), None), (1, task("clash"), None)])]
+        )  # seq 1 is taken
     assert [t.task_id for _, t in store.load_all()] == ["a"]
     store.close()
 

@@ -176,7 +176,7 @@ async def list_kinds(request: Request) -> list[dict]:
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses={**COMMON, **NOT_FOUND})
 async def get_task(task_id: str, request: Request) -> Response:
     engine = engine_of(request)
-    return task_response(engine, engine.get(task_id))
+    return Response(engine.task_json(task_id), media_type="application/json")
 
 
 @router.post("/tasks/{task_id}/pause", response_model=TaskOut, responses=ON_TASK)

@@ -232,6 +232,10 @@ class TaskOut(BaseModel):
     params: dict[str, Any] = Field(description="The kind's parameters.")
     after: list[str]
     retry_of: str | None
+    elapsed: float = Field(
+        description="Seconds spent running, pauses left out: a finished task's whole run; "
+        "while it runs, up to the start of its current run."
+    )
     queue_position: int | None = Field(description="1 = next to start; null unless queued.")
 
 

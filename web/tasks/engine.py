@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import heapq
 import itertools
 import logging
 import uuid
@@ -33,7 +34,7 @@ from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.kinds import Kind
 from web.tasks.ledger import Ledger, Then
 from web.tasks.logs import LogBook
-from web.tasks.model import Task, TaskConflict, TaskStatus, transition
+from web.tasks.model import FINAL_STATUSES, Task, TaskConflict, TaskStatus, transition
 from web.tasks.running import Runners
 from web.tasks.scheduling import QueueSettings, Scheduler
 from web.writer import Writer
@@ -118,11 +119,24 @@ class TaskEngine:
             max_concurrent=stored.get("max_concurrent"),  # type: ignore[arg-type]
             paused=bool(stored.get("queue_paused", False)),
         )
-        history = await self._writer.call(lambda store: list(store.load_all()))
+        finished = await self._writer.call(Store.load_finished)
+        unsettled = await self._writer.call(Store.load_unsettled)
+        # Into memory in submission order: the lists are each in it already.
+        by_seq = heapq.merge(
+            ((row[0], row) for row in finished), ((row[0], row) for row in unsettled)
+        )
+        ledger = self._ledger
         seq = 0
-        for seq, task in history:
-            self._ledger.remember(task, seq)
+        for seq, row in by_seq:
+            if len(row) == 4:
+                ledger.take_finished((row,))  # type: ignore[arg-type]
+            else:
+                ledger.remember(row[1], seq)  # type: ignore[arg-type]
         self._submitted = itertools.count(seq + 1)
+        # Tasks finished before the history kept their JSON: stored with it, once.
+        for _, task in unsettled:
+            if task.status.is_final:
+                ledger.put(task)
         if self._initial_limit is not None:
             self._save_queue(dataclasses.replace(self.queue, max_concurrent=self._initial_limit))
         now = self._clock.now()
@@ -183,8 +197,8 @@ class TaskEngine:
             params = kind.validate(raw).model_dump(mode="json", exclude_none=True)
         except ValidationError as exc:
             raise InvalidParams(exc.errors(include_url=False, include_input=False)) from None
-        tasks = self._ledger.tasks
-        missing = [d for d in spec.after if d not in tasks or d in self._clearing]
+        ledger = self._ledger
+        missing = [d for d in spec.after if d not in ledger.json or d in self._clearing]
         if missing:
             raise InvalidTask(f"`after` names unknown task ids: {', '.join(missing)}")
         now = self._clock.now()
@@ -213,7 +227,8 @@ class TaskEngine:
         if status is S.SCHEDULED:
             self._move_on(task.task_id)
         await self.settled()
-        return tasks.get(task.task_id, task)  # (a task may end and be cleared that fast)
+        # As it stands once stored (it may even have ended, or been cleared, that fast).
+        return ledger.get(task.task_id) or task
 
     async def cancel(self, task_id: str) -> Task:
         """Answers once the cancel is stored; the runner unwinds afterwards."""
@@ -238,7 +253,7 @@ class TaskEngine:
         )
         self._move_on()
         await self.settled()
-        return self._ledger.tasks[task_id]
+        return self.get(task_id)
 
     async def resume(self, task_id: str) -> Task:
         """Back in line; it continues where it stopped when a slot is free."""
@@ -249,7 +264,7 @@ class TaskEngine:
         self._change(transition(task, S.QUEUED))
         self._move_on()
         await self.settled()
-        return self._ledger.tasks[task_id]
+        return self.get(task_id)
 
     async def retry(self, task_id: str) -> Task:
         """Run a finished task again, as a new task with the same parameters."""
@@ -288,7 +303,7 @@ class TaskEngine:
             raise InvalidTask("give a priority, or ask for the front of the line")
         self._change(dataclasses.replace(task, priority=priority))
         await self.settled()
-        return self._ledger.tasks[task_id]
+        return self.get(task_id)
 
     async def configure(self, settings: QueueSettings) -> QueueSettings:
         """Change the limit or pause/resume the queue; tasks already running go on."""
@@ -301,12 +316,12 @@ class TaskEngine:
 
     async def clear_finished(self) -> list[str]:
         """Forget every finished task that no waiting task still runs after; returns the ids."""
-        tasks = self._ledger.tasks.values()
-        needed = {d for t in tasks if not t.status.is_final for d in t.after}
+        ledger = self._ledger
+        needed = {d for t in ledger.tasks.values() for d in t.after}
         ids = [
-            t.task_id
-            for t in tasks
-            if t.status.is_final and t.task_id not in needed and t.task_id not in self._clearing
+            i
+            for i in ledger.json
+            if i in ledger.finished and i not in needed and i not in self._clearing
         ]
         if not ids:
             return ids
@@ -331,19 +346,27 @@ class TaskEngine:
     # -- queries ---------------------------------------------------------------------------
 
     def get(self, task_id: str) -> Task:
-        try:
-            return self._ledger.tasks[task_id]
-        except KeyError:
-            raise TaskNotFound(task_id) from None
+        task = self._ledger.get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    def task_json(self, task_id: str) -> bytes:
+        """A task's JSON as it stands (a finished one's as kept, with nothing to build)."""
+        if task_id in self._ledger.finished:
+            return self._ledger.json[task_id]
+        return self.render(self.get(task_id))
 
     def render(self, task: Task) -> bytes:
         """The JSON of this version of a task, with its place in line if it is queued."""
         task_id = task.task_id
-        line = self._ledger.line
-        if task.status is S.QUEUED and task_id in line:
-            return task.to_json(queue_position=line.position(task_id))
-        if self._ledger.tasks.get(task_id) is task:
-            return self._ledger.json[task_id]
+        ledger = self._ledger
+        if task.status is S.QUEUED and task_id in ledger.line:
+            return task.to_json(queue_position=ledger.line.position(task_id))
+        if ledger.tasks.get(task_id) is task or (
+            task.status.is_final and ledger.finished.get(task_id) is task.status
+        ):
+            return ledger.json[task_id]
         return task.to_json()
 
     def page(
@@ -354,25 +377,33 @@ class TaskEngine:
     ) -> tuple[list[bytes], int]:
         """Newest first: the JSON of each task on the page, and how many match in all."""
         end = None if limit is None else offset + limit
-        tasks = self._ledger.tasks
+        ledger = self._ledger
         if statuses:
             wanted = frozenset(statuses)
-            matching = [t for t in reversed(tasks.values()) if t.status in wanted]
-            return [self.render(t) for t in matching[offset:end]], len(matching)
-        if not self._ledger.line:
+            if wanted.isdisjoint(FINAL_STATUSES):  # only live ones: no need to walk history
+                ids = [i for i, t in reversed(ledger.tasks.items()) if t.status in wanted]
+                ids.sort(key=ledger.order.__getitem__, reverse=True)
+            else:
+                ids = [i for i in reversed(ledger.json) if ledger.status(i) in wanted]
+            return [self._listed(i) for i in ids[offset:end]], len(ids)
+        if not ledger.line:
             # The usual case: one pass over the stored JSON, not a Task object visited (and
             # values, not items: a tuple per task cost half as much again; bench/).
-            newest_first = itertools.islice(reversed(self._ledger.json.values()), offset, end)
-            return list(newest_first), len(tasks)
-        page = itertools.islice(reversed(tasks.values()), offset, end)
-        return [self.render(t) for t in page], len(tasks)
+            newest_first = itertools.islice(reversed(ledger.json.values()), offset, end)
+            return list(newest_first), len(ledger.json)
+        page = itertools.islice(reversed(ledger.json), offset, end)
+        return [self._listed(i) for i in page], len(ledger.json)
+
+    def _listed(self, task_id: str) -> bytes:
+        task = self._ledger.tasks.get(task_id)
+        return self._ledger.json[task_id] if task is None else self.render(task)
 
     def counts(self) -> dict[str, int]:
         return {s.value: self._ledger.counts[s] for s in S}
 
     def all_tasks(self) -> list[Task]:
-        """Newest first, as the snapshot sends them."""
-        return list(reversed(self._ledger.tasks.values()))
+        """Newest first, as lists give them."""
+        return [self.get(task_id) for task_id in reversed(self._ledger.json)]
 
     # -- changes ---------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ If a batch cannot be stored, it and every batch decided after it (they were buil
 are undone in memory, newest first, and their callers hear the StoreError: memory and the
 file stay equal and nothing was published. The writer refuses the rest of that epoch
 unwritten (web/writer.py).
+
+A finished task never changes again, so memory keeps only its JSON and its status (a
+third of a Task's memory), and the history stores that JSON with it: start-up takes a
+long history in as it is (Store.load_finished), with no Task built or rendered.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 
 from web.store import Op, Ops
-from web.tasks.model import Task, TaskStatus
+from web.tasks.model import Task, TaskStatus, finished_task
 from web.tasks.queue import WaitingLine
 from web.writer import Writer
 
@@ -60,10 +64,11 @@ class Ledger:
         self._writer = writer
         self._publish = publish  # told of each committed version, in order
         self._on_undone = on_undone  # after an undo: the engine looks at its queue again
-        self.tasks: dict[str, Task] = {}  # insertion order = submission order
-        # Each task's JSON as of its last change, in the same order; queue_position is left
-        # null (the engine fills it in). Lists and broadcasts are joined from these: 10,000
-        # of them in a dict's values cost far less to walk than 10,000 Task objects.
+        self.tasks: dict[str, Task] = {}  # the tasks that can still change
+        self.finished: dict[str, TaskStatus] = {}  # and those that cannot
+        # Each task's JSON as of its last change, in submission order; queue_position is
+        # left null (the engine fills it in). Lists and broadcasts are joined from these:
+        # 10,000 of them in a dict's values cost far less to walk than 10,000 Task objects.
         self.json: dict[str, bytes] = {}
         # Each task's seq: its key in the store, and its place in submission order.
         self.order: dict[str, int] = {}
@@ -83,10 +88,11 @@ class Ledger:
         if task_id not in batch.undo:
             batch.undo[task_id] = self.tasks.get(task_id)
         self.remember(task, seq)
+        rendered = self.json[task_id] if task.status.is_final else None
         if seq is None:
-            batch.add("update", (self.order[task_id], task))
+            batch.add("update", (self.order[task_id], task, rendered))
         else:
-            batch.add("insert", (seq, task))
+            batch.add("insert", (seq, task, rendered))
         batch.published.append(task)
         if then is not None:
             batch.then.append(then)
@@ -116,21 +122,44 @@ class Ledger:
 
     # -- memory ----------------------------------------------------------------------------
 
+    def get(self, task_id: str) -> Task | None:
+        task = self.tasks.get(task_id)
+        if task is None and task_id in self.finished:
+            return finished_task(self.json[task_id])
+        return task
+
+    def status(self, task_id: str) -> TaskStatus | None:
+        task = self.tasks.get(task_id)
+        return task.status if task is not None else self.finished.get(task_id)
+
+    def take_finished(self, rows: Iterable[tuple[int, str, str, bytes]]) -> None:
+        """Finished tasks from the history: (seq, task_id, status, JSON), oldest first."""
+        for seq, task_id, status, rendered in rows:
+            self.order[task_id] = seq
+            self.json[task_id] = rendered
+            self.finished[task_id] = state = TaskStatus(status)
+            self.counts[state] += 1
+
     def remember(self, task: Task, seq: int | None = None) -> None:
         """Take a task's new version; `seq` is given for a task memory does not have."""
         task_id = task.task_id
         rendered = task.to_json()  # first: should it ever fail, nothing has changed yet
-        old = self.tasks.get(task_id)
+        old = self.status(task_id)
         if old is None:
             assert seq is not None
             self.order[task_id] = seq
             if not task.status.is_final:
                 for dep in task.after:
-                    if not (dep in self.tasks and self.tasks[dep].status.is_final):
+                    if dep not in self.finished:
                         self.dependents[dep].add(task_id)  # told when `dep` ends
         else:
-            self.counts[old.status] -= 1
-        self.tasks[task_id] = task
+            self.counts[old] -= 1
+        if task.status.is_final:
+            self.tasks.pop(task_id, None)
+            self.finished[task_id] = task.status
+        else:
+            self.finished.pop(task_id, None)  # (an end undone)
+            self.tasks[task_id] = task
         self.json[task_id] = rendered
         self.counts[task.status] += 1
         # The waiting line follows the status: nothing else puts tasks in or takes them out.
@@ -141,13 +170,14 @@ class Ledger:
 
     def forget(self, task_ids: Iterable[str]) -> None:
         for task_id in task_ids:
-            task = self.tasks.pop(task_id)
-            self.counts[task.status] -= 1
+            task = self.tasks.pop(task_id, None)
+            status = self.finished.pop(task_id) if task is None else task.status
+            self.counts[status] -= 1
             del self.json[task_id]
             del self.order[task_id]
             self.line.discard(task_id)
             self.dependents.pop(task_id, None)
-            for dep in task.after:
+            for dep in task.after if task is not None else ():
                 waiting = self.dependents.get(dep)
                 if waiting is not None:
                     waiting.discard(task_id)

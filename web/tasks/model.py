@@ -154,9 +154,42 @@ class Task:
             f'"run_at":{_time(self.run_at)},"started_at":{_time(self.started_at)},'
             f'"finished_at":{_time(self.finished_at)},"error":{_optional(self.error, text)},'
             f'"params":{value(self.params)},"after":[{",".join(map(text, self.after))}],'
-            f'"retry_of":{_optional(self.retry_of, text)},'
+            f'"retry_of":{_optional(self.retry_of, text)},"elapsed":{self.elapsed!r},'
             f'"queue_position":{"null" if queue_position is None else int(queue_position)}}}'
         )
+
+
+def finished_task(rendered: bytes) -> Task:
+    """A finished task back from its JSON, as memory and the history keep it (its times
+    to the millisecond)."""
+    data = json.loads(rendered)
+    return Task(
+        task_id=data["task_id"],
+        name=data["name"],
+        kind=data["kind"],
+        duration=data["duration"],
+        status=TaskStatus(data["status"]),
+        created_at=_seconds(data["created_at"]) or 0.0,
+        params=data["params"],
+        progress=data["progress"],
+        priority=data["priority"],
+        run_at=_seconds(data["run_at"]),
+        started_at=_seconds(data["started_at"]),
+        finished_at=_seconds(data["finished_at"]),
+        error=data["error"],
+        after=tuple(data["after"]),
+        elapsed=data["elapsed"],
+        retry_of=data["retry_of"],
+    )
+
+
+def _seconds(text: str | None) -> float | None:
+    # The middle of the millisecond written: far from the epoch a float cannot hold the
+    # millisecond itself, and the nearest one below would be written one lower.
+    if text is None:
+        return None
+    micro = (datetime.fromisoformat(text) - _EPOCH) // timedelta(microseconds=1)
+    return (micro + 500) / 1e6
 
 
 def _time(ts: float | None) -> str:

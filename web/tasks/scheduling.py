@@ -62,8 +62,8 @@ class Scheduler:
         """Scheduled if a new task waits for its time or a dependency. Else running if
         nothing waits ahead of it and a slot is free: a task that runs at once costs one
         write and one delta, not two of each. Else queued."""
-        tasks = self._ledger.tasks
-        if self._starts_later(run_at) or any(tasks[d].status is not S.COMPLETED for d in after):
+        status = self._ledger.status
+        if self._starts_later(run_at) or any(status(d) is not S.COMPLETED for d in after):
             return S.SCHEDULED
         if self._ledger.line.first() is None and self._slot_free():
             return S.RUNNING
@@ -93,11 +93,11 @@ class Scheduler:
         return run_at is not None and run_at > self._clock.now() + SLACK
 
     def _release(self, task: Task) -> None:
-        tasks = self._ledger.tasks
+        status = self._ledger.status
         for dep_id in task.after:
-            dep = tasks.get(dep_id)
-            if dep is None or (dep.status.is_final and dep.status is not S.COMPLETED):
-                why = BLOCKED_BECAUSE.get(dep.status if dep else None, "no longer exists")
+            dep = status(dep_id)
+            if dep is None or (dep.is_final and dep is not S.COMPLETED):
+                why = BLOCKED_BECAUSE.get(dep, "no longer exists")
                 failed = transition(
                     task,
                     S.FAILED,
@@ -109,7 +109,7 @@ class Scheduler:
                 return
         if task.run_at is not None and self._starts_later(task.run_at):
             self._runners.wait_for_start(task.task_id, task.run_at, self._time_came)
-        elif all(tasks[d].status is S.COMPLETED for d in task.after):
+        elif all(status(d) is S.COMPLETED for d in task.after):
             self._change(transition(task, S.QUEUED), None)
 
     def _slot_free(self) -> bool:
