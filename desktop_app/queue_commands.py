@@ -151,6 +151,10 @@ def _print_settings(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     limit = settings["max_concurrent"]
     print(f"max_concurrent: {'none (no limit)' if limit is None else limit}")
     print(f"queue_paused:   {'yes' if settings['queue_paused'] else 'no'}")
+    if "notify" in settings:  # an older server has no notify setting
+        print(
+            f"notify:         {settings['notify']} (tasks of {settings['notify_min_seconds']:g} s or more)"
+        )
     return 0
 
 

@@ -132,11 +132,17 @@ def test_pause_and_resume_the_queue(running: Hosted, capsys) -> None:
 def test_settings_show_and_change_the_limit(running: Hosted, capsys) -> None:
     assert run(capsys, "settings")[:2] == (
         0,
-        "max_concurrent: none (no limit)\nqueue_paused:   no\n",
+        "max_concurrent: none (no limit)\nqueue_paused:   no\n"
+        "notify:         all (tasks of 10 s or more)\n",
     )
     assert run(capsys, "settings", "--max-concurrent", "3")[1].startswith("max_concurrent: 3\n")
     code, out, _ = run(capsys, "settings", "--json")
-    assert json.loads(out) == {"max_concurrent": 3, "queue_paused": False}
+    assert json.loads(out) == {
+        "max_concurrent": 3,
+        "queue_paused": False,
+        "notify": "all",
+        "notify_min_seconds": 10.0,
+    }
     assert run(capsys, "settings", "--max-concurrent", "none")[1].startswith("max_concurrent: none")
 
     code, _, err = run(capsys, "settings", "--max-concurrent", "0")
