@@ -208,6 +208,8 @@ def test_clicking_a_notification_shows_the_task_in_the_window(
     app = App(env, tmp_path / "app.stderr")
     try:
         app.expect(lambda m: m.get("event") == "loaded", 20, "page load")
+        # The page knows it is in the app's window, and leaves notifying to the app.
+        until(lambda: app.call("eval", js="'pywebview' in window"), 10, "pywebview's bridge")
         instance = discovery.read(home / "instance.json")
         assert instance is not None
         client = InstanceClient(instance.url, instance.token())
