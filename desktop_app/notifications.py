@@ -92,12 +92,13 @@ class DesktopNotices:
                 _disconnect(self._notifier.result())
 
     async def _connect(self) -> DesktopNotifier | None:
-        from desktop_notifier import DesktopNotifier, Icon
-
-        notifier = DesktopNotifier(
-            app_name=APP_NAME, app_icon=Icon(path=self._icon) if self._icon else None
-        )
+        notifier = None
         try:
+            from desktop_notifier import DesktopNotifier, Icon
+
+            notifier = DesktopNotifier(
+                app_name=APP_NAME, app_icon=Icon(path=self._icon) if self._icon else None
+            )
             await notifier.get_capabilities()  # connects; raises when there is no service
         except Exception as exc:
             log.info("desktop notifications are off: no notification service here (%s)", exc)

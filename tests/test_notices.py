@@ -22,6 +22,7 @@ from tests.waiting import task_in
 from web.app import create_app
 from web.notices import Notice, spoken_seconds
 from web.settings import Settings
+from web.store import Store
 
 FAILING = {"kind": "command", "command": ["false"]}
 
@@ -200,3 +201,15 @@ def test_every_client_hears_of_a_notify_change(live_server: LiveServer) -> None:
         message = next_message(ws)
         assert message["type"] == "settings"
         assert message["settings"] == {"notify": "never", "notify_min_seconds": 10.0}
+
+
+def test_unreadable_stored_notify_settings_fall_back_to_the_defaults(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store.open(settings.db_path)
+    store.save_settings({"notify": "loudly", "notify_min_seconds": -5})  # edited by hand
+    store.close()
+    with serving(settings, None) as http:
+        answer = http.get("/settings").json()
+    assert (answer["notify"], answer["notify_min_seconds"]) == ("all", 10.0)
+    assert "ignoring the stored notify setting 'loudly'" in caplog.text

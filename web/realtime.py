@@ -187,7 +187,7 @@ class Hub:
         for sub in self._subscribers:
             sub.offer_log(task_id, offset, text, size)
 
-    def publish_settings(self, settings: dict, topic: str = "settings") -> None:
+    def publish_settings(self, settings: dict, topic: str = "queue") -> None:
         """Settings changed (the queue's limit and pause, the notify choice): the changed
         keys only. Coalesced like a task's changes, per `topic`: the latest change of one
         group of keys replaces the older one, never a change of another group."""
