@@ -152,6 +152,16 @@ def test_settings_show_and_change_the_limit(running: Hosted, capsys) -> None:
     assert usage.value.code == 2
 
 
+def test_settings_change_the_notifications(running: Hosted, capsys) -> None:
+    code, out, _ = run(capsys, "settings", "--notify", "failures", "--notify-min", "2m")
+    assert (code, out.splitlines()[-1]) == (0, "notify:         failures (tasks of 120 s or more)")
+    code, _, err = run(capsys, "settings", "--notify-min", "-1")
+    assert code == 1 and err.startswith("task-dashboard: notify_min_seconds:")
+    with pytest.raises(SystemExit) as usage:
+        run(capsys, "settings", "--notify", "sometimes")
+    assert usage.value.code == 2
+
+
 def test_durations_read_like_the_dashboards() -> None:
     texts = ["90", "1m30s", "1m 30", "2h", "1:30", "1:02:03", "1.5", "500ms", "-5"]
     assert [parse_duration(t) for t in texts] == [90, 90, 90, 7200, 90, 3723, 1.5, 0.5, -5]
