@@ -8,7 +8,7 @@ import { notifyPermission } from "./notifications.js";
 const WHO_TELLS = {
   desktop: "Shown by your desktop's notification service.",
   granted: "This browser shows them while the dashboard is open in a tab.",
-  default: "This browser will ask whether the dashboard may show them.",
+  default: "This browser has not been allowed to show them yet.",
   denied: "This browser blocks them: allow notifications for this site in its settings.",
   unsupported: "This browser cannot show notifications.",
 };
