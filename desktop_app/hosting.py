@@ -20,6 +20,7 @@ from desktop_app.discovery import EngineLock, Instance
 from desktop_app.server import ServerStartError, ServerThread, bind_socket
 from web import __version__
 from web.app import create_app
+from web.notices import NoticeSink
 from web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,11 @@ class Hosted:
 
 
 @contextmanager
-def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[Hosted]:
+def hosted_engine(
+    settings: Settings, start_timeout: float = 15.0, notices: NoticeSink | None = None
+) -> Iterator[Hosted]:
     """Serve `settings` until the block ends; the server is answering when it is entered.
+    `notices` tells the user of task ends (the desktop app's notifications).
 
     Raises AlreadyRunning when another process holds the data dir, ServerStartError when
     the port cannot be bound or the app does not start.
@@ -71,7 +75,7 @@ def hosted_engine(settings: Settings, start_timeout: float = 15.0) -> Iterator[H
     try:
         sock = bind_socket(settings.host, settings.port)
         settings = replace(settings, port=sock.getsockname()[1])
-        server = ServerThread(create_app(settings, tune_gc=True), sock)
+        server = ServerThread(create_app(settings, tune_gc=True, notices=notices), sock)
         server.start(start_timeout)
         instance = Instance(
             url=server.url,

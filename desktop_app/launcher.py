@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from desktop_app import discovery
 from desktop_app.client import ClientError, InstanceClient
@@ -18,6 +19,7 @@ from desktop_app.front import TITLE, Front, Page
 from desktop_app.hosting import AlreadyRunning, hosted_engine
 from desktop_app.server import ServerStartError, ServerThread
 from desktop_app.testhooks import CommandChannel
+from web.notices import NoticeSink
 from web.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,12 @@ def launch(
     start_timeout: float = 15.0,
     wait_for_other: float = WAIT_FOR_OTHER_INSTANCE,
     hooks: CommandChannel | None = None,
+    notices: NoticeSink | None = None,
 ) -> int:
-    """Run the app until the front is closed; returns the process exit code."""
+    """Run the app until the front is closed; returns the process exit code. `notices`
+    tells the user of task ends while this process hosts the engine."""
     try:
-        with hosted_engine(settings, start_timeout) as hosted:
+        with hosted_engine(settings, start_timeout, notices) as hosted:
             if hooks is not None:
                 _register_server_probes(hooks, hosted.server)
             front.show(_own_page(hosted.instance))
@@ -88,14 +92,16 @@ def main() -> int:
     """The double-click entry point: a window if one can open, else the browser."""
     from desktop_app.browser import BrowserFront
     from desktop_app.logs import setup_logging
-    from desktop_app.window import GuiUnavailable, NativeWindow, find_gui
+    from desktop_app.notifications import DesktopNotices
+    from desktop_app.window import ICON, GuiUnavailable, NativeWindow, find_gui
 
     settings = Settings(port=0)  # the OS picks a free port; discovery tells scripts which
     setup_logging(settings.log_dir)
     hooks = CommandChannel.from_env()
-    front: Front
     try:
-        front = NativeWindow(find_gui(), hooks)
+        window = NativeWindow(find_gui(), hooks)
     except GuiUnavailable as exc:
-        front = BrowserFront(str(exc))
-    return launch(settings, front, hooks=hooks)
+        # The page in the browser tells of task ends itself (web notifications).
+        return launch(settings, BrowserFront(str(exc)), hooks=hooks)
+    with DesktopNotices(on_click=window.reveal_task, icon=Path(str(ICON))) as notices:
+        return launch(settings, window, hooks=hooks, notices=notices)

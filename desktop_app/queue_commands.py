@@ -125,13 +125,24 @@ def add_queue_commands(commands: argparse._SubParsersAction) -> None:
     queue.add_argument("action", choices=["pause", "resume"])
     queue.add_argument("--json", action="store_true", help="print the settings as JSON")
 
-    settings = commands.add_parser("settings", help="show or change the queue settings")
+    settings = commands.add_parser("settings", help="show or change the settings")
     settings.add_argument(
         "--max-concurrent",
         type=parse_limit,
         default=UNSET,
         metavar="N|none",
         help="run at most N tasks at once; `none` for no limit",
+    )
+    settings.add_argument(
+        "--notify",
+        choices=["all", "failures", "never"],
+        help="which task ends the desktop app (or a dashboard tab) tells of",
+    )
+    settings.add_argument(
+        "--notify-min",
+        type=parse_duration,
+        metavar="DURATION",
+        help="no notification for tasks that ran for less than this (e.g. 30, 2m)",
     )
     settings.add_argument("--json", action="store_true", help="print the settings as JSON")
 
@@ -151,6 +162,9 @@ def _print_settings(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     limit = settings["max_concurrent"]
     print(f"max_concurrent: {'none (no limit)' if limit is None else limit}")
     print(f"queue_paused:   {'yes' if settings['queue_paused'] else 'no'}")
+    if "notify" in settings:  # an older server has no notify setting
+        least = f"{settings['notify_min_seconds']:g}"
+        print(f"notify:         {settings['notify']} (tasks of {least} s or more)")
     return 0
 
 
@@ -183,9 +197,14 @@ def queue(args: argparse.Namespace, client: InstanceClient) -> int:
 
 
 def settings(args: argparse.Namespace, client: InstanceClient) -> int:
-    if args.max_concurrent is UNSET:
-        return _print_settings(args, client.settings())
-    return _print_settings(args, client.settings(max_concurrent=args.max_concurrent))
+    changes: dict[str, object] = {}
+    if args.max_concurrent is not UNSET:
+        changes["max_concurrent"] = args.max_concurrent
+    if args.notify is not None:
+        changes["notify"] = args.notify
+    if args.notify_min is not None:
+        changes["notify_min_seconds"] = args.notify_min
+    return _print_settings(args, client.settings(**changes))
 
 
 class UsageError(ValueError):

@@ -7,6 +7,7 @@ ends the process when it has no display, so that must be known first.
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
+from urllib.parse import quote
 
 from desktop_app.front import Page, quit_question
 from desktop_app.testhooks import CommandChannel
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 ICON = files("desktop_app") / "assets" / "icon.png"
 SIZE = (1180, 780)
 MIN_SIZE = (720, 480)
+# The page's own route to one task (its detail view).
+TASK_ROUTE = "/dashboard#task/{task_id}"
 
 
 class GuiUnavailable(RuntimeError):
@@ -72,6 +76,7 @@ class NativeWindow:
         self.hooks = hooks
         # Set by the `close` test hook: close without asking (nobody is there to answer).
         self._closing_without_asking = False
+        self._window: Any = None  # the dashboard's window, once show() made it
 
     def show(self, page: Page) -> None:
         import webview
@@ -83,6 +88,7 @@ class NativeWindow:
             height=SIZE[1],
             min_size=MIN_SIZE,
         )
+        self._window = window
         if page.owns_engine:
             window.events.closing += lambda: self._prepare_close(window, page)
         self._close_on_signals(window)
@@ -91,6 +97,21 @@ class NativeWindow:
         else:
             self._register_hooks(self.hooks, window)
             self._run(self._hooks_ready)
+
+    def reveal_task(self, task_id: str) -> None:
+        """Bring the window forward on one task (its notification was clicked). Any thread:
+        pywebview hands each call to the GUI thread."""
+        window = self._window
+        if window is None:
+            return
+        window.restore()  # un-minimised and raised (GTK: deiconify, present)
+        # Window managers may refuse a raise as focus stealing; keeping it above the others
+        # for a moment gets it seen anyway.
+        window.on_top = True
+        window.on_top = False
+        route = TASK_ROUTE.format(task_id=quote(task_id, safe=""))
+        # Same document when the dashboard is open: only the hash changes, nothing reloads.
+        window.run_js(f"location.assign({json.dumps(route)})")
 
     def report_error(self, title: str, message: str) -> None:
         import webview

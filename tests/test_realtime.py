@@ -49,7 +49,12 @@ def test_snapshot_then_deltas_for_add_progress_and_cancel(live_server: LiveServe
         assert first == {
             "type": "snapshot",
             "seq": first["seq"],
-            "settings": {"max_concurrent": None, "queue_paused": False},
+            "settings": {
+                "max_concurrent": None,
+                "queue_paused": False,
+                "notify": "all",
+                "notify_min_seconds": 10.0,
+            },
             "tasks": [],
         }
         task = http.post("/tasks/add", json={"duration": 10, "name": "watch me"}).json()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from web import __version__
+from web.notify_prefs import NotifyPrefs, NotifyPrefsBook
 from web.schemas import (
     AddTask,
     CancelTask,
@@ -19,6 +20,7 @@ from web.schemas import (
     QueueSettingsBody,
     Removed,
     Reprioritize,
+    SettingsBody,
     TaskList,
     TaskOut,
 )
@@ -210,14 +212,18 @@ async def reprioritize_task(task_id: str, body: Reprioritize, request: Request) 
     )
 
 
-@router.get("/settings", response_model=QueueSettingsBody, responses=COMMON)
+def all_settings(request: Request) -> dict:
+    notify: NotifyPrefsBook = request.app.state.notify
+    return {**engine_of(request).queue.public, **notify.current.public}
+
+
+@router.get("/settings", response_model=SettingsBody, responses=COMMON)
 async def get_settings(request: Request) -> dict:
-    engine = engine_of(request)
-    return engine.queue.public
+    return all_settings(request)
 
 
-@router.put("/settings", response_model=QueueSettingsBody, responses={**COMMON, **INVALID})
-async def put_settings(body: QueueSettingsBody, request: Request) -> dict:
+@router.put("/settings", response_model=SettingsBody, responses={**COMMON, **INVALID})
+async def put_settings(body: SettingsBody, request: Request) -> dict:
     engine = engine_of(request)
     given = body.model_dump(exclude_unset=True)
     changes: dict[str, object] = {}
@@ -225,7 +231,19 @@ async def put_settings(body: QueueSettingsBody, request: Request) -> dict:
         changes["max_concurrent"] = given["max_concurrent"]
     if "queue_paused" in given:
         changes["paused"] = given["queue_paused"]
-    return (await engine.configure(dataclasses.replace(engine.queue, **changes))).public
+    notify_given = "notify" in given or "notify_min_seconds" in given
+    if changes or not notify_given:
+        await engine.configure(dataclasses.replace(engine.queue, **changes))
+    notify: NotifyPrefsBook = request.app.state.notify
+    if notify_given:
+        now = notify.current
+        await notify.change(
+            NotifyPrefs(
+                mode=given.get("notify", now.mode),
+                min_seconds=given.get("notify_min_seconds", now.min_seconds),
+            )
+        )
+    return all_settings(request)
 
 
 @router.post("/queue/pause", response_model=QueueSettingsBody, responses=COMMON)

@@ -18,6 +18,8 @@ from web import __version__, api, pages, signin, ws
 from web.clock import Clock, SystemClock
 from web.collector import tune_for_serving
 from web.headers import SecurityHeadersMiddleware
+from web.notices import NoticeSink, NoticeWatcher
+from web.notify_prefs import NotifyPrefsBook
 from web.realtime import Hub
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
@@ -38,9 +40,11 @@ def create_app(
     clock: Clock | None = None,
     new_id: Callable[[], str] = new_task_id,
     tune_gc: bool = False,
+    notices: NoticeSink | None = None,
 ) -> FastAPI:
     """The app. `tune_gc`: this process exists to serve it (web/collector.py); not for an
-    app that shares its process with other work, such as a test run."""
+    app that shares its process with other work, such as a test run. `notices`: what tells
+    the user that a task ended (the desktop app's notifications; web/notices.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,12 +81,24 @@ def create_app(
             await writer.close()
             _startup_failed(app, exc)
             raise
+        app.state.notify = NotifyPrefsBook(engine, hub)
+        watcher = None
+        if notices is not None:
+            watcher = NoticeWatcher(
+                hub,
+                notices,
+                lambda: app.state.notify.current,
+                engine.finished_ids,
+            )
+            watcher.start()
         if tune_gc:
             tune_for_serving()  # the history is loaded: out of the collector's way it goes too
         try:
             yield
         finally:
             try:
+                if watcher is not None:
+                    await watcher.stop()  # first: what quitting interrupts is no news to the user
                 await engine.stop()
             finally:
                 hub.close_all()

@@ -187,12 +187,14 @@ class Hub:
         for sub in self._subscribers:
             sub.offer_log(task_id, offset, text, size)
 
-    def publish_settings(self, settings: dict) -> None:
-        """The queue settings changed (limit, paused); coalesced like a task's changes."""
+    def publish_settings(self, settings: dict, topic: str = "queue") -> None:
+        """Settings changed (the queue's limit and pause, the notify choice): the changed
+        keys only. Coalesced like a task's changes, per `topic`: the latest change of one
+        group of keys replaces the older one, never a change of another group."""
         self.seq += 1
         message = json.dumps({"type": "settings", "seq": self.seq, "settings": settings})
         for sub in self._subscribers:
-            sub.offer("settings", message)
+            sub.offer(f"settings:{topic}", message)
 
     def snapshot_message(self, task_jsons: list[bytes], settings: dict) -> str:
         return (

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from web.notify_prefs import NotifyMode
 from web.tasks.model import TaskStatus
 
 MAX_DURATION = 7 * 24 * 3600.0
@@ -212,6 +213,22 @@ class QueueSettingsBody(BaseModel):
 
     max_concurrent: Limit | None = Field(None, description="Tasks run at once; null: no limit.")
     queue_paused: bool = Field(False, strict=True, description="While true nothing new starts.")
+
+
+class SettingsBody(QueueSettingsBody):
+    """Every setting; in PUT, what is left out stays as it is."""
+
+    notify: NotifyMode = Field(
+        "all",
+        description="Which task ends get a desktop (or browser) notification: `failures` "
+        "(failed tasks only), `all` (completed, failed, cancelled, interrupted) or `never`.",
+    )
+    notify_min_seconds: Seconds = Field(
+        10.0,
+        ge=0,
+        le=MAX_DURATION,
+        description="No notification for tasks that ran for less than this many seconds.",
+    )
 
 
 class TaskOut(BaseModel):

@@ -13,16 +13,21 @@ import contextlib
 import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.datastructures import State
 
+from web.notify_prefs import NotifyPrefsBook
 from web.realtime import MAX_BATCH_MS, Hub, Subscription
 from web.tasks.engine import TaskEngine, TaskNotFound
 
 router = APIRouter()
 
 
-def snapshot(hub: Hub, engine: TaskEngine) -> str:
+def snapshot(state: State) -> str:
+    """Every task, and every setting (the queue's and the notify choice)."""
+    engine: TaskEngine = state.engine
+    notify: NotifyPrefsBook = state.notify
     tasks, _ = engine.page()
-    return hub.snapshot_message(tasks, engine.queue.public)
+    return state.hub.snapshot_message(tasks, {**engine.queue.public, **notify.current.public})
 
 
 @router.websocket("/ws")
@@ -33,11 +38,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     # Subscribe and take the snapshot with no await in between: every change after the
     # snapshot is then in the subscription, and none before it is sent twice.
     sub = hub.subscribe()
-    first = snapshot(hub, engine)
+    first = snapshot(state)
     try:
         await websocket.accept()
         await websocket.send_text(first)
-        sender = asyncio.create_task(_send(websocket, sub, hub, engine, state.ws_send_timeout))
+        sender = asyncio.create_task(_send(websocket, sub, state))
         reader = asyncio.create_task(_read(websocket, sub, engine))
         done, pending = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
         for job in pending:
@@ -58,10 +63,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 _GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
 
 
-async def _send(
-    websocket: WebSocket, sub: Subscription, hub: Hub, engine: TaskEngine, send_timeout: float
-) -> None:
+async def _send(websocket: WebSocket, sub: Subscription, state: State) -> None:
     loop = asyncio.get_running_loop()
+    send_timeout: float = state.ws_send_timeout
     while not sub.closed:
         batch = await sub.next_batch()
         if sub.closed:
@@ -69,7 +73,7 @@ async def _send(
         # Each frame has `send_timeout` to go out, or the client has stopped reading and is
         # dropped: one deadline moved along, not wait_for's task and timer per frame (bench/).
         async with asyncio.timeout(None) as deadline:
-            for frame in [snapshot(hub, engine)] if batch is None else sub.frames(batch):
+            for frame in [snapshot(state)] if batch is None else sub.frames(batch):
                 deadline.reschedule(loop.time() + send_timeout)
                 await websocket.send_text(frame)
         if sub.batch_seconds:

@@ -132,17 +132,33 @@ def test_pause_and_resume_the_queue(running: Hosted, capsys) -> None:
 def test_settings_show_and_change_the_limit(running: Hosted, capsys) -> None:
     assert run(capsys, "settings")[:2] == (
         0,
-        "max_concurrent: none (no limit)\nqueue_paused:   no\n",
+        "max_concurrent: none (no limit)\nqueue_paused:   no\n"
+        "notify:         all (tasks of 10 s or more)\n",
     )
     assert run(capsys, "settings", "--max-concurrent", "3")[1].startswith("max_concurrent: 3\n")
     code, out, _ = run(capsys, "settings", "--json")
-    assert json.loads(out) == {"max_concurrent": 3, "queue_paused": False}
+    assert json.loads(out) == {
+        "max_concurrent": 3,
+        "queue_paused": False,
+        "notify": "all",
+        "notify_min_seconds": 10.0,
+    }
     assert run(capsys, "settings", "--max-concurrent", "none")[1].startswith("max_concurrent: none")
 
     code, _, err = run(capsys, "settings", "--max-concurrent", "0")
     assert code == 1 and err.startswith("task-dashboard: max_concurrent:")
     with pytest.raises(SystemExit) as usage:
         run(capsys, "settings", "--max-concurrent", "lots")
+    assert usage.value.code == 2
+
+
+def test_settings_change_the_notifications(running: Hosted, capsys) -> None:
+    code, out, _ = run(capsys, "settings", "--notify", "failures", "--notify-min", "2m")
+    assert (code, out.splitlines()[-1]) == (0, "notify:         failures (tasks of 120 s or more)")
+    code, _, err = run(capsys, "settings", "--notify-min", "-1")
+    assert code == 1 and err.startswith("task-dashboard: notify_min_seconds:")
+    with pytest.raises(SystemExit) as usage:
+        run(capsys, "settings", "--notify", "sometimes")
     assert usage.value.code == 2
 
 

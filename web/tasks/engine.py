@@ -106,6 +106,7 @@ class TaskEngine:
         # Runs that ended but whose end is not stored yet: tried again after an undo.
         self._endings: dict[str, tuple[TaskStatus, dict[str, Any]]] = {}
         self._clearing: set[str] = set()  # deleted once their delete is committed
+        self.stored_settings: dict[str, object] = {}  # as start() found them
         self._flusher: asyncio.Task[None] | None = None
         self._submitted = itertools.count(1)
         self._look_again = False  # after an undo: _move_on looks at every scheduled task
@@ -114,7 +115,7 @@ class TaskEngine:
 
     async def start(self) -> None:
         """Load the history; what was running when the app stopped becomes interrupted."""
-        stored = await self._writer.call(Store.load_settings)
+        self.stored_settings = stored = await self._writer.call(Store.load_settings)
         self._scheduler.queue = QueueSettings(
             max_concurrent=stored.get("max_concurrent"),  # type: ignore[arg-type]
             paused=bool(stored.get("queue_paused", False)),
@@ -335,6 +336,12 @@ class TaskEngine:
         await self.settled()
         return ids
 
+    async def save_settings(self, values: dict[str, object], then: Then) -> None:
+        """Store settings that are not the engine's own (notifications) through the same
+        writer; `then` takes them in once they are stored."""
+        self._ledger.save(("settings", list(values.items())), undo=_nothing, then=then)
+        await self.settled()
+
     def _cleared(self, ids: list[str]) -> None:
         self._clearing.difference_update(ids)
         self._ledger.forget(ids)
@@ -400,6 +407,9 @@ class TaskEngine:
 
     def counts(self) -> dict[str, int]:
         return {s.value: self._ledger.counts[s] for s in S}
+
+    def finished_ids(self) -> Iterable[str]:
+        return self._ledger.finished.keys()
 
     def all_tasks(self) -> list[Task]:
         """Newest first, as lists give them."""
@@ -516,3 +526,7 @@ class TaskEngine:
             self.flush_progress()
             if self._look_again:
                 self._move_on()
+
+
+def _nothing() -> None:
+    pass

@@ -10,6 +10,8 @@ import { EmptyState } from "./empty-state.js";
 import { Filters } from "./filters.js";
 import { LiveConnection } from "./live.js";
 import { LogPanel } from "./log-panel.js";
+import { WebNotices } from "./notifications.js";
+import { NotifyDialog } from "./notify-dialog.js";
 import { PriorityDialog } from "./priority-dialog.js";
 import { QueueBar } from "./queue-bar.js";
 import { FINAL } from "./status.js";
@@ -165,6 +167,11 @@ const logPanel = new LogPanel($("#log-panel"), {
 const panel = new ApiPanel($("#api-panel"), { template: $("#command-template"), toasts });
 $("#open-api").addEventListener("click", () => panel.open());
 
+const notifyDialog = new NotifyDialog($("#notify-dialog"), { api, store, onChange: requestPaint });
+$("#open-notify").addEventListener("click", () => notifyDialog.open());
+// A click on a notification shows its task (the page's #task/ID route).
+const notices = new WebNotices({ store, onOpen: (id) => (location.hash = `task/${id}`) });
+
 // "/" jumps to search, as on GitHub and Linear; Escape there clears it.
 document.addEventListener("keydown", (event) => {
   const typing = event.target.closest("input, textarea, select, [contenteditable]");
@@ -189,6 +196,7 @@ const connection = new ConnectionStatus({
 const live = new LiveConnection({
   onMessage: (message) => {
     if (message.type === "log" || message.type === "error") return logPanel.receive(message);
+    notices.see(message); // before the store takes it: it tells an end from old news
     store.receive(message);
     if (message.type === "snapshot") logPanel.resume(); // a new connection follows nothing yet
     requestPaint();
