@@ -52,6 +52,8 @@ def seed_history(db_path: Path, count: int) -> None:
     now = time.time()
     store = Store.open(db_path)
     try:
-        store.insert_many((i + 1, history_task(i, now)) for i in range(count))
+        tasks = (history_task(i, now) for i in range(count))
+        rows = [(i + 1, t, t.to_json() if t.status.is_final else None) for i, t in enumerate(tasks)]
+        store.write([("insert", rows)])
     finally:
         store.close()
