@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.history import write_history
+
 KINDS = ("floor", "naive", "ours")
 
 
@@ -74,12 +76,19 @@ class Server:
 
 
 def start(
-    kind: str, workdir: Path, timeout: float = 60.0, launcher: list[str] | None = None
+    kind: str,
+    workdir: Path,
+    timeout: float = 60.0,
+    launcher: list[str] | None = None,
+    history: int = 0,
 ) -> Server:
-    """`launcher` runs ours another way (e.g. the PyInstaller binary) instead of the script."""
+    """`launcher` runs ours another way (e.g. the PyInstaller binary) instead of the script;
+    `history`: ours starts on that many finished tasks (bench/history.py)."""
     port = free_port()
     home = workdir / f"{kind}-{port}"
     home.mkdir(parents=True)
+    if history:
+        write_history(home / "tasks.db", history)
     env = {**os.environ, "TASK_DASHBOARD_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     with (home / "server.log").open("wb") as log:
         began = time.perf_counter()

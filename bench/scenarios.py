@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.clients import DASHBOARD_BATCH_MS, WsClients
 from bench.load import WrkResult, wrk
+from bench.locked import TimedAdd, held_lock, sample
 from bench.probe import LIVE_TASK, delta_latency
 from bench.procs import Server, start
 
@@ -36,6 +37,9 @@ class Plan:
     startup_runs: int = 5
     connections: int = 10
     repeats: int = 3  # rounds of the add bursts, for a median (bench/__main__.py)
+    # Finished tasks already in ours' history for the scenarios at scale (bench/history.py).
+    history: int = 100_000
+    lock_seconds: float = 10.0  # another process holds the database this long
 
 
 QUICK = Plan(
@@ -48,6 +52,8 @@ QUICK = Plan(
     status_seconds=1.0,
     startup_runs=1,
     repeats=1,
+    history=2_000,
+    lock_seconds=2.0,
 )
 
 
@@ -186,14 +192,36 @@ def memory(server: Server, plan: Plan) -> Figures:
 
 
 def startup(kinds: tuple[str, ...], plan: Plan, workdir: Path) -> dict[str, Figures]:
-    """Median time from spawn to the first HTTP 200, fresh data dir each time. The kinds take
-    turns, so a busy moment on the machine hits them alike."""
-    samples: dict[str, list[float]] = {kind: [] for kind in kinds}
+    """Median time from spawn to the first HTTP 200, fresh data dir each time; ours also on
+    a long history. The kinds take turns, so a busy moment on the machine hits them alike."""
+    runs = [(kind, 0) for kind in kinds] + [("ours", plan.history)]
+    samples: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
     for _ in range(plan.startup_runs):
-        for kind in kinds:
-            with start(kind, workdir) as server:
-                samples[kind].append(server.started_in * 1000)
-    return {kind: {"startup_ms": statistics.median(ms)} for kind, ms in samples.items()}
+        for kind, history in runs:
+            with start(kind, workdir, history=history) as server:
+                samples[kind, history].append(server.started_in * 1000)
+    figures: dict[str, Figures] = {kind: {} for kind in kinds}
+    for (kind, history), ms in samples.items():
+        figures[kind]["startup_history_ms" if history else "startup_ms"] = statistics.median(ms)
+    return figures
+
+
+def locked(server: Server, plan: Plan) -> Figures:
+    """While another process holds the database: reads and the WebSocket, next to the
+    same before the lock; an add waits for the busy timeout, then answers 503."""
+    add_tasks(server, plan, 100)
+    before = sample(server, plan.lock_seconds / 2)
+    with held_lock(server.home / "tasks.db"):
+        add = TimedAdd(server)
+        during = sample(server, plan.lock_seconds)
+        add.join()
+    if add.status != 503:
+        raise RuntimeError(f"an add during the lock answered {add.status}, not 503")
+    figures = {"locked_add_seconds": add.seconds}
+    for name in before:
+        figures[f"{name}_p99"] = percentile(before[name], 99)
+        figures[f"locked_{name}_p99"] = percentile(during[name], 99)
+    return figures
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -8,48 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from bench.history import write_history
 from tests.conftest import LiveServer
 from tests.waiting import task_in
 from web.settings import Settings
-from web.store import Store
-from web.tasks.model import Task, TaskStatus
 
 SIZE = 100_000
-START = 1_800_000_000.0
-
-
-def history_task(i: int) -> Task:
-    status = TaskStatus.FAILED if i % 10 == 0 else TaskStatus.COMPLETED
-    return Task(
-        task_id=f"old{i:06d}",
-        name=f"nightly {i}",
-        kind="timer",
-        duration=1.0,
-        status=status,
-        created_at=START + i,
-        params={"duration": 1.0},
-        progress=1.0,
-        started_at=START + i,
-        finished_at=START + i + 1,
-        error="boom" if status is TaskStatus.FAILED else None,
-        elapsed=1.0,
-    )
-
-
-def write_history(db: Path) -> None:
-    store = Store.open(db)
-    try:
-        tasks = [history_task(i) for i in range(SIZE)]
-        store.write([("insert", [(i + 1, t, t.to_json()) for i, t in enumerate(tasks)])])
-    finally:
-        store.close()
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Written once; each test serves a copy of it."""
     db = tmp_path_factory.mktemp("history") / "tasks.db"
-    write_history(db)
+    write_history(db, SIZE)
     return db
 
 
