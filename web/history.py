@@ -10,7 +10,7 @@ WebSocket delta arrived sees that change.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,21 +27,25 @@ class TaskFilter:
     kinds: tuple[str, ...] = ()
     search: str = ""
 
-    def sql(self) -> tuple[str, list[object]]:
-        """A WHERE condition for the tasks table, and its parameters."""
+    def sql(self) -> tuple[str, dict[str, object]]:
+        """A WHERE condition for the tasks table, and its named parameters (so a query can
+        repeat the condition in several subqueries and pass them once)."""
         clauses: list[str] = []
-        params: list[object] = []
+        params: dict[str, object] = {}
         for column, values in (("status", self.statuses), ("kind", self.kinds)):
             if values:
-                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
-                params += values
+                names = [f"{column}_{i}" for i in range(len(values))]
+                clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})")
+                params.update(zip(names, values, strict=True))
         query = self.search.strip().lower()
         if query:
             # SQLite's lower() folds ASCII only; a query beyond ASCII is compared with
             # Python's folding instead (a function call per row, so only when needed).
             lower = "lower" if query.isascii() else "py_lower"
-            clauses.append(f"(instr({lower}(name), ?) > 0 OR substr(task_id, 1, ?) = ?)")
-            params += [query, len(query), query]
+            clauses.append(
+                f"(instr({lower}(name), :search) > 0 OR substr(task_id, 1, :search_len) = :search)"
+            )
+            params.update(search=query, search_len=len(query))
         return " AND ".join(clauses) or "1", params
 
 
@@ -65,7 +69,7 @@ class History:
         return conn
 
     def rows(
-        self, sql: str, params: Sequence[object], conn: sqlite3.Connection | None = None
+        self, sql: str, params: Mapping[str, object], conn: sqlite3.Connection | None = None
     ) -> list[tuple]:
         """Every row of one query (on `conn`, or on a connection of its own)."""
         own = conn is None
@@ -86,16 +90,15 @@ class History:
         open between pages, and a task added meanwhile cannot come twice."""
         condition, params = where.sql()
         if before is not None:
-            condition += " AND seq < ?"
-            params.append(before)
+            condition += " AND seq < :before"
         sql = (
             f"SELECT seq, {', '.join(COLUMNS)} FROM tasks WHERE {condition} "
-            "ORDER BY seq DESC LIMIT ?"
+            "ORDER BY seq DESC LIMIT :limit"
         )
         cursor = conn.cursor()
         cursor.row_factory = sqlite3.Row
         try:
-            found = cursor.execute(sql, [*params, limit]).fetchall()
+            found = cursor.execute(sql, {**params, "before": before, "limit": limit}).fetchall()
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
         return [(row["seq"], _task(row)) for row in found]

@@ -262,7 +262,6 @@ class DurationClasses(BaseModel):
     )
     counts: list[int]
     count: int = Field(description="Tasks that ended in the range after they started.")
-    mean: float | None = Field(description="Their mean time from start to end, in seconds.")
 
 
 class Stats(BaseModel):

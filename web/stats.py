@@ -14,6 +14,7 @@ WebSocket deltas. What falls in the range:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,8 @@ RANGES: dict[str, float | None] = {"hour": 3600, "day": 86400, "week": 7 * 86400
 BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
 # The bucket a range gets when none is asked for: an hour by minutes, a day by hours, ...
 DEFAULT_BUCKET = {"hour": "minute", "day": "hour", "week": "hour", "all": "day"}
-# A week of minutes; a longer series is more points than a chart has pixels.
-MAX_POINTS = 7 * 24 * 60
+# A day of minutes; a longer series is more points than a chart has pixels.
+MAX_POINTS = 24 * 60
 # Upper edges (seconds) of the duration classes; the last class is everything longer.
 DURATION_EDGES = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
 ENDED = tuple(s.value for s in TaskStatus if s in FINAL_STATUSES)
@@ -63,87 +64,96 @@ class Window:
         return cls(size, last - points + 1, last)
 
     @property
-    def since(self) -> float:
-        return -math.inf if self.first is None else self.first * self.size
-
-    @property
     def until(self) -> float:
         return (self.last + 1) * self.size
 
 
-def duration_class() -> str:
-    """SQL: which DURATION_EDGES class `d` (finished_at - started_at) falls in (0-based);
-    -1 for a task that ended without ever starting (cancelled while it waited)."""
-    steps = " ".join(f"WHEN d < {edge} THEN {i}" for i, edge in enumerate(DURATION_EDGES))
-    return f"CASE WHEN d IS NULL THEN -1 {steps} ELSE {len(DURATION_EDGES)} END"
+# One row per bucket, from :first to :last (bucket indexes).
+_BUCKETS = (
+    "WITH RECURSIVE bucket(i) AS (SELECT :first UNION ALL SELECT i + 1 FROM bucket WHERE i < :last)"
+)
 
 
 def compute(history: History, where: TaskFilter, window: Window) -> dict[str, Any]:
-    """The answer's series (blocking: run it in a worker thread)."""
-    condition, params = where.sql()
-    size = window.size
-    bounds = [window.since, window.until]
+    """The answer's series (blocking: run it in a worker thread).
+
+    Every figure is a COUNT(*) over a range of one of the indexes of migration 5 (see
+    web/store.py): walking index entries is cheap, while an expression or a GROUP BY per
+    row (which sorts) took several times the 50 ms this has for 100,000 tasks."""
+    condition, filters = where.sql()
     conn = history.connect()
     try:
-        started = history.rows(
-            f"SELECT CAST(started_at / ? AS INTEGER) AS b, COUNT(*) FROM tasks "
-            f"WHERE started_at >= ? AND started_at < ? AND {condition} GROUP BY b",
-            [size, *bounds, *params],
-            conn,
+        first = window.first
+        if first is None:  # the whole history: from the bucket of its oldest task on
+            oldest = history.rows("SELECT created_at FROM tasks ORDER BY seq LIMIT 1", {}, conn)
+            first = math.floor(oldest[0][0] / window.size) if oldest else window.last
+            first = min(first, window.last)
+        points = window.last - first + 1
+        if points > MAX_POINTS:
+            raise StatsError(
+                f"the whole history by the {_name(window.size)} is {points:,} points, "
+                f"more than {MAX_POINTS:,}; ask for a longer bucket"
+            )
+        params = {
+            **filters,
+            "first": first,
+            "last": window.last,
+            "size": window.size,
+            "since": first * window.size,
+            "until": window.until,
+        }
+        in_bucket = "{0} >= i * :size AND {0} < (i + 1) * :size AND " + condition
+        counts = ", ".join(
+            f"(SELECT COUNT(*) FROM tasks WHERE {in_bucket.format(column)}{extra})"
+            for column, extra in [
+                ("started_at", ""),
+                *(("finished_at", f" AND status = '{status}'") for status in ENDED),
+            ]
         )
-        ended = history.rows(
-            f"SELECT CAST(finished_at / ? AS INTEGER) AS b, status, {duration_class()} AS c, "
-            f"COUNT(*), SUM(d) FROM (SELECT finished_at, status, finished_at - started_at AS d "
-            f"FROM tasks WHERE finished_at >= ? AND finished_at < ? AND {condition}) "
-            f"GROUP BY b, status, c",
-            [size, *bounds, *params],
+        series = history.rows(f"{_BUCKETS} SELECT {counts} FROM bucket", params, conn)
+        durations = history.rows(
+            _union(
+                _duration_class(lo, hi, condition)
+                for lo, hi in zip((0, *DURATION_EDGES), (*DURATION_EDGES, None), strict=True)
+            ),
+            params,
             conn,
         )
         statuses = history.rows(
-            f"SELECT status, COUNT(*) FROM tasks "
-            f"WHERE created_at >= ? AND created_at < ? AND {condition} GROUP BY status",
-            [*bounds, *params],
+            _union(
+                f"SELECT COUNT(*) FROM tasks WHERE status = '{status.value}' "
+                f"AND created_at >= :since AND created_at < :until AND {condition}"
+                for status in TaskStatus
+            ),
+            params,
             conn,
         )
     finally:
         conn.close()
-    return _shape(window, started, ended, statuses)
-
-
-def _shape(window: Window, started: list, ended: list, statuses: list) -> dict[str, Any]:
-    first = window.first
-    if first is None:  # the whole history: from its first event on
-        seen = [row[0] for row in (*started, *ended)]
-        first = min(seen, default=window.last)
-    points = window.last - first + 1
-    if points > MAX_POINTS:
-        raise StatsError(
-            f"the whole history by the {_name(window.size)} is {points:,} points, "
-            f"more than {MAX_POINTS:,}; ask for a longer bucket"
-        )
-    series = {name: [0] * points for name in ("started", *ENDED)}
-    for bucket, count in started:
-        series["started"][bucket - first] += count
-    classes = [0] * (len(DURATION_EDGES) + 1)
-    timed, total = 0, 0.0
-    for bucket, status, cls, count, seconds in ended:
-        series[status][bucket - first] += count
-        if cls >= 0:
-            classes[cls] += count
-            timed += count
-            total += seconds
+    classes = [row[0] for row in durations]
     return {
         "bucket_seconds": window.size,
         "times": [(first + i) * window.size for i in range(points)],
-        "series": series,
-        "durations": {
-            "edges": list(DURATION_EDGES),
-            "counts": classes,
-            "count": timed,
-            "mean": total / timed if timed else None,
-        },
-        "statuses": {s.value: 0 for s in TaskStatus} | dict(statuses),
+        "series": dict(zip(("started", *ENDED), map(list, zip(*series, strict=True)), strict=True)),
+        "durations": {"edges": list(DURATION_EDGES), "counts": classes, "count": sum(classes)},
+        "statuses": {s.value: row[0] for s, row in zip(TaskStatus, statuses, strict=True)},
     }
+
+
+def _duration_class(low: float, high: float | None, condition: str) -> str:
+    """How many tasks that ended in the range ran at least `low` and less than `high`
+    seconds (the expression is the index's, so the range is an index range)."""
+    ran = "finished_at - started_at"
+    below = f" AND {ran} < {high}" if high is not None else ""
+    return (
+        f"SELECT COUNT(*) FROM tasks WHERE started_at IS NOT NULL AND {ran} >= {low}{below} "
+        f"AND finished_at >= :since AND finished_at < :until AND {condition}"
+    )
+
+
+def _union(selects: Iterable[str]) -> str:
+    # UNION ALL keeps every row, in order: one count per row.
+    return " UNION ALL ".join(selects)
 
 
 def _name(size: int) -> str:
