@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.history_rows import fill_history
+from tests.browser.seed import seed_history
 from tests.conftest import LiveServer
 from tests.waiting import task_in
 from web.schemas import TaskOut
@@ -123,7 +123,7 @@ def test_a_large_export_is_streamed_in_bounded_memory(settings: Settings, tmp_pa
     """30,000 tasks are about 11 MB of NDJSON; the process's memory at its peak while they
     are sent grows by a small part of that (a page of tasks). An export built whole before
     it is sent would need at least the whole body at once."""
-    fill_history(settings.db_path, 30_000, start=1_700_000_000.0, spacing=10.0)
+    seed_history(settings.db_path, 30_000)
     server = LiveServer(replace(settings)).start()
     try:
         with server.client() as http:
@@ -142,6 +142,21 @@ def test_a_large_export_is_streamed_in_bounded_memory(settings: Settings, tmp_pa
     finally:
         server.stop()
     assert lines == 30_000
-    assert b'"name":"task 1",' in last  # down to the oldest
+    assert b'"name":"Nightly backup #0",' in last  # down to the oldest
     assert size > 8_000_000
     assert peak < size / 5, f"peak {peak:,} bytes for a {size:,}-byte export"
+
+
+def test_search_takes_wildcards_literally(http: httpx.Client) -> None:
+    names = ["50% off", "5000 rows", "snake_case", "snakeXcase"]
+    ids = {}
+    for name in names:
+        ids[name] = http.post("/tasks/add", json={"duration": 600, "name": name}).json()["task_id"]
+
+    def found(search: str) -> set[str]:
+        body = http.get("/tasks/export", params={"format": "json", "search": search}).json()
+        return {t["name"] for t in body}
+
+    assert found("50%") == {"50% off"}
+    assert found("e_c") == {"snake_case"}
+    assert found("_") == {"snake_case"}

@@ -62,12 +62,22 @@ async def get_stats(
     ] = None,
 ) -> dict:
     now = request.app.state.clock.now()
+    hub = request.app.state.hub
     try:
         window = stats.Window.of(range_, bucket, now)
-        series = await run_sync(stats.compute, history_of(request), where, window)
+        # `seq`: every change the WebSocket numbered up to it is in these counts, and none
+        # after it, so the page can go on from them with the deltas it gets. A read during
+        # which changes were published is made again (deltas come all the time under load,
+        # so at most twice more; most of them are progress, which moves no count anyway).
+        for _ in range(3):
+            seq = hub.seq
+            series = await run_sync(stats.compute, history_of(request), where, window)
+            if hub.seq == seq:
+                break
     except stats.StatsError as exc:
         raise HTTPException(422, str(exc)) from None
-    return {"range": range_, "bucket": bucket or stats.DEFAULT_BUCKET[range_], "now": now, **series}
+    chosen = bucket or stats.DEFAULT_BUCKET[range_]
+    return {"range": range_, "bucket": chosen, "now": now, "seq": seq, **series}
 
 
 @router.get(

@@ -269,6 +269,9 @@ class Stats(BaseModel):
     bucket: str = Field(description="minute, hour or day.")
     bucket_seconds: int
     now: float = Field(description="The server's time of the answer (Unix seconds).")
+    seq: int = Field(
+        description="The WebSocket's message number these counts include every change up to."
+    )
     times: list[int] = Field(description="Start of each bucket (Unix seconds, UTC-aligned).")
     series: dict[str, list[int]] = Field(
         description="Per bucket: tasks that `started`, and that ended as `completed`, "

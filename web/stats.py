@@ -13,6 +13,7 @@ WebSocket deltas. What falls in the range:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,9 +81,16 @@ def compute(history: History, where: TaskFilter, window: Window) -> dict[str, An
     Every figure is a COUNT(*) over a range of one of the indexes of migration 5 (see
     web/store.py): walking index entries is cheap, while an expression or a GROUP BY per
     row (which sorts) took several times the 50 ms this has for 100,000 tasks."""
-    condition, filters = where.sql()
+    condition, filters = dataclasses.replace(where, search="").sql()
     conn = history.connect()
     try:
+        if where.search.strip():
+            # The search needs each row's name: the rows it keeps are found in one scan, and
+            # the counts below look their seqs up instead of reading every row again.
+            found, params = where.search_sql()
+            history.rows("CREATE TEMP TABLE matched (seq INTEGER PRIMARY KEY)", {}, conn)
+            history.rows(f"INSERT INTO matched SELECT seq FROM tasks WHERE {found}", params, conn)
+            condition += " AND seq IN (SELECT seq FROM temp.matched)"
         first = window.first
         if first is None:  # the whole history: from the bucket of its oldest task on
             oldest = history.rows("SELECT created_at FROM tasks ORDER BY seq LIMIT 1", {}, conn)
@@ -103,11 +111,14 @@ def compute(history: History, where: TaskFilter, window: Window) -> dict[str, An
             "until": window.until,
         }
         in_bucket = "{0} >= i * :size AND {0} < (i + 1) * :size AND " + condition
+        # INDEXED BY: given a status filter, the planner would rather walk that status's
+        # tasks once per bucket (two seconds for a week by hours, instead of 40 ms).
         counts = ", ".join(
-            f"(SELECT COUNT(*) FROM tasks WHERE {in_bucket.format(column)}{extra})"
-            for column, extra in [
-                ("started_at", ""),
-                *(("finished_at", f" AND status = '{status}'") for status in ENDED),
+            f"(SELECT COUNT(*) FROM tasks INDEXED BY {index} "
+            f"WHERE {in_bucket.format(column)}{extra})"
+            for index, column, extra in [
+                ("tasks_started", "started_at", ""),
+                *(("tasks_ended", "finished_at", f" AND status = '{s}'") for s in ENDED),
             ]
         )
         series = history.rows(f"{_BUCKETS} SELECT {counts} FROM bucket", params, conn)
@@ -121,8 +132,9 @@ def compute(history: History, where: TaskFilter, window: Window) -> dict[str, An
         )
         statuses = history.rows(
             _union(
-                f"SELECT COUNT(*) FROM tasks WHERE status = '{status.value}' "
-                f"AND created_at >= :since AND created_at < :until AND {condition}"
+                f"SELECT COUNT(*) FROM tasks INDEXED BY tasks_created "
+                f"WHERE status = '{status.value}' AND created_at >= :since "
+                f"AND created_at < :until AND {condition}"
                 for status in TaskStatus
             ),
             params,
@@ -146,7 +158,8 @@ def _duration_class(low: float, high: float | None, condition: str) -> str:
     ran = "finished_at - started_at"
     below = f" AND {ran} < {high}" if high is not None else ""
     return (
-        f"SELECT COUNT(*) FROM tasks WHERE started_at IS NOT NULL AND {ran} >= {low}{below} "
+        f"SELECT COUNT(*) FROM tasks INDEXED BY tasks_ran "
+        f"WHERE started_at IS NOT NULL AND {ran} >= {low}{below} "
         f"AND finished_at >= :since AND finished_at < :until AND {condition}"
     )
 
