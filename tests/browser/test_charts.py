@@ -114,7 +114,10 @@ def test_range_and_filters_fetch_matching_series(
 
 def test_charts_fit_a_narrow_dark_window(live_server: LiveServer, open_dashboard: OpenDashboard):
     add(live_server, duration=600, name="one")
+    add(live_server, duration=600, name="two")
     page = open_dashboard(live_server, width=420, height=800, dark=True)
+    page.goto(f"{live_server.url}/dashboard#charts")  # straight to the charts, on a reload
+    page.reload()
     open_charts(page, live_server)
     assert page.evaluate("document.documentElement.scrollWidth") <= 420
     for chart in ("throughput", "durations"):
@@ -126,6 +129,12 @@ def test_charts_fit_a_narrow_dark_window(live_server: LiveServer, open_dashboard
     page.get_by_role("link", name="Tasks").click()
     expect(page.locator("#charts-view")).to_be_hidden()
     expect(page.locator("#tasks-view")).to_be_visible()
+    # The list is laid out for rows of the height they have (measured while it was hidden,
+    # they would be zero pixels high, and the list would reserve room for the wrong ones).
+    expect(page.locator("#task-rows [role=row]")).to_have_count(2)
+    row = page.locator("#task-rows [role=row]").first.bounding_box()
+    reserved = page.locator("#task-rows").evaluate("el => parseFloat(el.style.height)")
+    assert row is not None and reserved == pytest.approx(2 * row["height"], abs=1)
 
 
 def test_export_menu_downloads_what_the_list_shows(

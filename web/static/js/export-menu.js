@@ -7,8 +7,11 @@ export class ExportMenu {
     this.menu = menu;
     this.links = [...menu.querySelectorAll("[data-export]")];
     this.key = null;
-    menu.addEventListener("click", (event) => {
-      if (event.target.closest("[data-export]")) menu.open = false;
+    // Closes once a format is picked, or on a click anywhere else, as menus do.
+    document.addEventListener("click", (event) => {
+      if (menu.open && (!menu.contains(event.target) || event.target.closest("[data-export]"))) {
+        menu.open = false;
+      }
     });
   }
 

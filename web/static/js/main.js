@@ -45,13 +45,15 @@ const empty = new EmptyState($("#empty"), {
   onAction: (action) => (action === "clear-search" ? filters.clearSearch() : filters.select("all")),
 });
 const clearButton = $("#clear-finished");
+const tasksView = $("#tasks-view");
 let firstPaintDone = false;
 
 function paint() {
   framePending = false;
   const now = Date.now();
   const ids = store.loaded ? filters.ids(store) : [];
-  const animating = list.render(ids, store, now);
+  // Not while the charts hide the list: rows measured there would be zero pixels high.
+  const animating = tasksView.hidden ? false : list.render(ids, store, now);
   filters.paintCounts(store);
   queueBar.paint();
   logPanel.paint();
@@ -185,7 +187,7 @@ const charts = new Charts($("#charts-view"), { api });
 
 function route() {
   const { view, taskId } = parseRoute(location.hash);
-  $("#tasks-view").hidden = view !== "tasks";
+  tasksView.hidden = view !== "tasks";
   if (view === "charts") charts.show();
   else charts.hide();
   for (const link of document.querySelectorAll("[data-view-link]")) {
