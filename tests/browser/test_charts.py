@@ -59,7 +59,7 @@ def test_charts_show_the_history_and_move_when_a_task_ends(
     expect(total(page, "failed")).to_have_text("1")
     expect(total(page, "started")).to_have_text("3")
     _, started, completed, failed = plotted(page, "throughput")
-    assert (started[-1], completed[-1], failed[-1]) == (3, 1, 1)
+    assert (sum(started), sum(completed), sum(failed)) == (3, 1, 1)
     assert plotted(page, "durations")[1][0] == 2  # the warm-up and the broken one: under 1 s
     statuses = page.locator("[data-chart=statuses]")
     expect(statuses.locator("[data-status=running] [data-count]")).to_have_text("1")
