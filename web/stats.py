@@ -121,7 +121,7 @@ def compute(history: History, where: TaskFilter, window: Window) -> dict[str, An
                 *(("tasks_ended", "finished_at", f" AND status = '{s}'") for s in ENDED),
             ]
         )
-        series = history.rows(f"{_BUCKETS} SELECT {counts} FROM bucket", params, conn)
+        series = history.rows(f"{_BUCKETS} SELECT {counts} FROM bucket ORDER BY i", params, conn)
         durations = history.rows(
             _union(
                 _duration_class(lo, hi, condition)
@@ -142,13 +142,13 @@ def compute(history: History, where: TaskFilter, window: Window) -> dict[str, An
         )
     finally:
         conn.close()
-    classes = [row[0] for row in durations]
+    classes = [count for _, count in sorted(durations)]
     return {
         "bucket_seconds": window.size,
         "times": [(first + i) * window.size for i in range(points)],
         "series": dict(zip(("started", *ENDED), map(list, zip(*series, strict=True)), strict=True)),
         "durations": {"edges": list(DURATION_EDGES), "counts": classes, "count": sum(classes)},
-        "statuses": {s.value: row[0] for s, row in zip(TaskStatus, statuses, strict=True)},
+        "statuses": dict(zip(TaskStatus, (n for _, n in sorted(statuses)), strict=True)),
     }
 
 
@@ -165,8 +165,11 @@ def _duration_class(low: float, high: float | None, condition: str) -> str:
 
 
 def _union(selects: Iterable[str]) -> str:
-    # UNION ALL keeps every row, in order: one count per row.
-    return " UNION ALL ".join(selects)
+    """One row per SELECT (each a single count), each led by its place in the list: SQL
+    promises no order of rows, so they are sorted by it."""
+    return " UNION ALL ".join(
+        select.replace("SELECT ", f"SELECT {i}, ", 1) for i, select in enumerate(selects)
+    )
 
 
 def _name(size: int) -> str:
