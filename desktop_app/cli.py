@@ -1,9 +1,9 @@
 """`task-dashboard`: the command line entry point.
 
 No command opens the desktop app; `serve` runs the server alone; `info`, `add`, `status`,
-`cancel`, `logs`, `kinds` and the queue's commands (`pause`, `resume`, `retry`, `priority`,
-`queue`, `settings`) talk to the running instance found through instance.json, so nobody has to
-hunt for its port or token.
+`cancel`, `logs`, `kinds`, `export` and the queue's commands (`pause`, `resume`, `retry`,
+`priority`, `queue`, `settings`) talk to the running instance found through instance.json, so
+nobody has to hunt for its port or token.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from desktop_app import discovery, kind_commands, queue_commands
+from desktop_app import discovery, history_commands, kind_commands, queue_commands
 from desktop_app.browser import open_in_browser
 from desktop_app.client import ClientError, InstanceClient
 from desktop_app.discovery import Instance
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("--json", action="store_true", help="print the task as JSON")
     queue_commands.add_queue_commands(commands)
     kind_commands.add_log_commands(commands)
+    history_commands.add_history_commands(commands)
     return parser
 
 
@@ -219,6 +220,7 @@ CLIENT_COMMANDS: dict[str, Callable[[argparse.Namespace, InstanceClient], int]] 
     "status": status,
     **queue_commands.COMMANDS,
     **kind_commands.COMMANDS,
+    **history_commands.COMMANDS,
 }
 
 

@@ -10,7 +10,8 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import Any
+from http.client import HTTPResponse
+from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 
@@ -90,21 +91,41 @@ class InstanceClient:
     def running_count(self) -> int:
         return int(self.status(status="running", limit=1)["counts"].get("running", 0))
 
+    def export(self, out: BinaryIO, fmt: str, **filters: str) -> None:
+        """GET /tasks/export (csv, json or ndjson) into `out` as it arrives: a history of
+        any size passes through without being held in memory."""
+        query = urlencode({"format": fmt, **filters})
+        with self._open("GET", f"/tasks/export?{query}") as response:
+            while piece := self._read(response, 64 * 1024):
+                out.write(piece)
+
     def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        with self._open(method, path, body) as response:
+            return json.loads(self._read(response))
+
+    def _open(self, method: str, path: str, body: object = None) -> HTTPResponse:
         headers, data = self._headers, None
         if body is not None:
             headers = {**headers, "Content-Type": "application/json"}
             data = json.dumps(body).encode()
         request = urllib.request.Request(self.base_url + path, data, headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.load(response)
+            return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             with exc:
                 raise ClientError(_detail(exc), exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ClientError(f"no answer from {self.base_url}: {reason}") from None
+            raise self._no_answer(exc) from None
+
+    def _read(self, response: HTTPResponse, size: int = -1) -> bytes:
+        try:
+            return response.read(size)
+        except OSError as exc:
+            raise self._no_answer(exc) from None
+
+    def _no_answer(self, exc: OSError) -> ClientError:
+        reason = getattr(exc, "reason", exc)
+        return ClientError(f"no answer from {self.base_url}: {reason}")
 
 
 def _detail(exc: urllib.error.HTTPError) -> str:

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match
 
-from web import __version__, api, pages, signin, ws
+from web import __version__, api, history_api, pages, signin, ws
 from web.clock import Clock, SystemClock
 from web.collector import tune_for_serving
 from web.headers import SecurityHeadersMiddleware
@@ -45,6 +45,7 @@ def create_app(
     """The app. `tune_gc`: this process exists to serve it (web/collector.py); not for an
     app that shares its process with other work, such as a test run. `notices`: what tells
     the user that a task ended (the desktop app's notifications; web/notices.py)."""
+    clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +67,7 @@ def create_app(
             writer,
             hub,
             logs,
-            clock=clock or SystemClock(),
+            clock=clock,
             kinds=kinds,
             new_id=new_id,
             max_concurrent=settings.max_concurrent,
@@ -116,6 +117,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.clock = clock  # the engine's: the history's routes tell time by it too
     app.state.ws_send_timeout = settings.ws_send_timeout
     app.add_middleware(
         SecurityMiddleware,
@@ -132,7 +134,7 @@ def create_app(
     # router as one nested route, and matching through it cost a tenth of an add (bench/).
     # The route objects are the modules' own, so every app made in a process shares them
     # (they hold no state); app.dependency_overrides does not reach them (nothing uses it).
-    for module in (api, ws, pages, signin):
+    for module in (history_api, api, ws, pages, signin):
         app.router.routes.extend(module.router.routes)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     _map_domain_errors(app)
@@ -195,7 +197,7 @@ async def invalid_params(_request: Request, exc: Exception) -> JSONResponse:
 async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     """405 whose Allow lists every method of the path that matched, not only those of its
     first route (GET and PUT /settings are two routes)."""
-    routes = [r for router in (api.router, pages.router) for r in router.routes]
+    routes = [r for router in (history_api.router, api.router, pages.router) for r in router.routes]
     matched = next(
         (
             r.path

@@ -274,3 +274,29 @@ class Health(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class DurationClasses(BaseModel):
+    edges: list[float] = Field(
+        description="Upper bounds in seconds; counts[i] ran less than edges[i] and at least "
+        "edges[i-1], the last count ran edges[-1] or longer."
+    )
+    counts: list[int]
+    count: int = Field(description="Tasks that ended in the range after they started.")
+
+
+class Stats(BaseModel):
+    range: str = Field(description="hour, day, week or all.")
+    bucket: str = Field(description="minute, hour or day.")
+    bucket_seconds: int
+    now: float = Field(description="The server's time of the answer (Unix seconds).")
+    seq: int = Field(
+        description="The WebSocket's message number these counts include every change up to."
+    )
+    times: list[int] = Field(description="Start of each bucket (Unix seconds, UTC-aligned).")
+    series: dict[str, list[int]] = Field(
+        description="Per bucket: tasks that `started`, and that ended as `completed`, "
+        "`failed`, `cancelled` or `interrupted`."
+    )
+    durations: DurationClasses = Field(description="Tasks that ended in the range, by run time.")
+    statuses: dict[TaskStatus, int] = Field(description="Tasks created in the range, by status.")

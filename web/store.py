@@ -118,6 +118,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tasks ADD COLUMN json BLOB;
     """,
+    # For GET /stats (web/stats.py), which counts index ranges instead of sorting rows:
+    # 100,000 tasks took 180-280 ms without these, under 50 with them. Only tasks_created
+    # takes an entry per new task (+1-2 us per insert in bench); the others are partial
+    # and hold tasks once they have started or ended.
+    """
+    CREATE INDEX tasks_started ON tasks(started_at, status, kind)
+        WHERE started_at IS NOT NULL;
+    CREATE INDEX tasks_ended ON tasks(status, finished_at, kind)
+        WHERE finished_at IS NOT NULL;
+    CREATE INDEX tasks_ran ON tasks(finished_at - started_at, finished_at, started_at, status, kind)
+        WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
+    CREATE INDEX tasks_created ON tasks(status, created_at, kind);
+    """,
 )
 
 COLUMNS = (

@@ -1,7 +1,7 @@
 """A task history written straight into a data dir, before a server opens it.
 
-Used by the browser tests and bench/dashboard_render.py: 10,000 tasks through the API would
-take longer than the test itself.
+Used by the browser tests, the export and stats tests and bench/ (dashboard_render, stats):
+10,000 tasks through the API would take longer than the test itself.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ CYCLE = (
 )
 
 
-def history_task(i: int, now: float) -> Task:
-    """Task number i of a history; created_at grows with i, so task 0 is the oldest."""
+def history_task(i: int, first: float, spacing: float = 5.0) -> Task:
+    """Task number i of a history whose task 0 was created at `first`, the next ones
+    `spacing` seconds apart (created_at grows with i, so task 0 is the oldest)."""
     status = CYCLE[i % len(CYCLE)]
-    created = now - 86_400 + i * 5
+    created = first + i * spacing
     duration = float(30 + (i * 37) % 600)
     ran = duration if status is TaskStatus.COMPLETED else duration * 0.4
     return Task(
@@ -48,11 +49,15 @@ def history_task(i: int, now: float) -> Task:
     )
 
 
-def seed_history(db_path: Path, count: int) -> None:
-    now = time.time()
+def seed_history(
+    db_path: Path, count: int, *, first: float | None = None, spacing: float = 5.0
+) -> None:
+    """`count` tasks, from `first` on (by default a day ago), `spacing` seconds apart."""
+    if first is None:
+        first = time.time() - 86_400
     store = Store.open(db_path)
     try:
-        tasks = (history_task(i, now) for i in range(count))
+        tasks = (history_task(i, first, spacing) for i in range(count))
         rows = [(i + 1, t, t.to_json() if t.status.is_final else None) for i, t in enumerate(tasks)]
         store.write([("insert", rows)])
     finally:

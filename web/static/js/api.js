@@ -52,6 +52,9 @@ export const api = {
   reprioritize: (taskId, change) =>
     call("POST", `/tasks/${encodeURIComponent(taskId)}/priority`, change),
   clearFinished: () => call("DELETE", "/tasks/finished"),
+  task: (taskId) => call("GET", `/tasks/${encodeURIComponent(taskId)}`),
+  /** Series for the charts: see GET /stats (query: range, bucket, status, kind, search). */
+  stats: (query) => call("GET", `/stats?${new URLSearchParams(query)}`),
   /** Every task kind: [{name, description, resumable, requires_token, params: JSON Schema}]. */
   kinds: () => call("GET", "/kinds"),
   /** A piece of a task's log: {offset, next_offset, text, dropped, complete}. */

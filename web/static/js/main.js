@@ -4,9 +4,11 @@
 import { AddForm } from "./add-form.js";
 import { api, ApiError } from "./api.js";
 import { ApiPanel } from "./api-panel.js";
+import { Charts } from "./charts.js";
 import { copyText } from "./clipboard.js";
 import { ConnectionStatus } from "./connection-status.js";
 import { EmptyState } from "./empty-state.js";
+import { ExportMenu } from "./export-menu.js";
 import { Filters } from "./filters.js";
 import { LiveConnection } from "./live.js";
 import { LogPanel } from "./log-panel.js";
@@ -14,7 +16,9 @@ import { WebNotices } from "./notifications.js";
 import { NotifyDialog } from "./notify-dialog.js";
 import { PriorityDialog } from "./priority-dialog.js";
 import { QueueBar } from "./queue-bar.js";
+import { leaveTask, parseRoute, taskHash } from "./router.js";
 import { FINAL } from "./status.js";
+import { TaskDetail } from "./task-detail.js";
 import { TaskList } from "./task-list.js";
 import { TaskStore } from "./tasks.js";
 import { Toasts } from "./toasts.js";
@@ -43,13 +47,15 @@ const empty = new EmptyState($("#empty"), {
   onAction: (action) => (action === "clear-search" ? filters.clearSearch() : filters.select("all")),
 });
 const clearButton = $("#clear-finished");
+const tasksView = $("#tasks-view");
 let firstPaintDone = false;
 
 function paint() {
   framePending = false;
   const now = Date.now();
   const ids = store.loaded ? filters.ids(store) : [];
-  const animating = list.render(ids, store, now);
+  // Not while the charts hide the list: rows measured there would be zero pixels high.
+  const animating = tasksView.hidden ? false : list.render(ids, store, now);
   filters.paintCounts(store);
   queueBar.paint();
   logPanel.paint();
@@ -63,6 +69,9 @@ function paint() {
     }),
   );
   clearButton.disabled = ![...FINAL].some((status) => store.counts[status] > 0);
+  exportMenu.update(filters);
+  detail.paint(now);
+  charts.paint(now);
   if (store.loaded && !firstPaintDone) {
     firstPaintDone = true;
     performance.mark("tasks-rendered"); // read by bench/dashboard_render.py
@@ -91,6 +100,7 @@ const ROW_ACTIONS = {
 };
 
 async function act(action, id) {
+  if (action === "detail") return void (location.hash = taskHash(id));
   if (action === "copy") return copyId(id);
   if (action === "rank") return priorityDialog.open(id);
   if (action === "logs") return logPanel.open(id);
@@ -152,6 +162,7 @@ api.kinds().then(
   (kinds) => {
     addForm.setKinds(kinds);
     store.setKinds(kinds);
+    charts.setKinds(kinds);
     requestPaint();
   },
   (error) => toasts.error(error.message, "Could not load the task kinds"),
@@ -163,6 +174,33 @@ const logPanel = new LogPanel($("#log-panel"), {
   toasts,
   send: (message) => live.send(message),
 });
+
+const exportMenu = new ExportMenu($("#export-menu"));
+
+// -- views: the list (with a task's record over it) and the charts, by the URL's hash ------
+
+const detail = new TaskDetail($("#task-detail"), {
+  api,
+  store,
+  openLog: (id) => logPanel.open(id),
+  onClose: () => leaveTask(route),
+});
+const charts = new Charts($("#charts-view"), { api });
+
+function route() {
+  const { view, taskId } = parseRoute(location.hash);
+  tasksView.hidden = view !== "tasks";
+  if (view === "charts") charts.show();
+  else charts.hide();
+  for (const link of document.querySelectorAll("[data-view-link]")) {
+    if (link.dataset.viewLink === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (taskId) detail.open(taskId);
+  else detail.close();
+  requestPaint();
+}
+window.addEventListener("hashchange", route);
 
 const panel = new ApiPanel($("#api-panel"), { template: $("#command-template"), toasts });
 $("#open-api").addEventListener("click", () => panel.open());
@@ -196,8 +234,12 @@ const connection = new ConnectionStatus({
 const live = new LiveConnection({
   onMessage: (message) => {
     if (message.type === "log" || message.type === "error") return logPanel.receive(message);
+    // The charts count a change by what the task was before it and is after it.
+    const news = message.type === "snapshot" || message.seq > store.seq;
+    const before = news ? previousVersions(message) : null;
     notices.see(message); // before the store takes it: it tells an end from old news
     store.receive(message);
+    if (news) charts.observe(message, before);
     if (message.type === "snapshot") logPanel.resume(); // a new connection follows nothing yet
     requestPaint();
   },
@@ -216,8 +258,14 @@ const live = new LiveConnection({
   },
 });
 
+/** id -> the page's version of each task a message changes, before it does. */
+function previousVersions(message) {
+  const ids = message.type === "task" ? [message.task.task_id] : (message.task_ids ?? []);
+  return new Map(ids.filter((id) => store.get(id)).map((id) => [id, store.get(id)]));
+}
+
 window.addEventListener("scroll", requestPaint, { passive: true });
 window.addEventListener("resize", requestPaint);
 setInterval(requestPaint, RELATIVE_TIME_REFRESH_MS);
 live.start();
-requestPaint();
+route();

@@ -20,8 +20,14 @@ export class TaskList {
     });
     viewport.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-action]");
-      const row = button?.closest("[role=row]");
-      if (row) onAction(button.dataset.action, row.dataset.taskId);
+      const row = event.target.closest("[role=row]");
+      if (!row) return;
+      if (button) onAction(button.dataset.action, row.dataset.taskId);
+      // A click anywhere else on the row opens its record, as its name's link does (but
+      // not one that ends a text selection, nor one on another control).
+      else if (!event.target.closest("a, button") && !getSelection().toString()) {
+        onAction("detail", row.dataset.taskId);
+      }
     });
   }
 

@@ -2,6 +2,7 @@
 // idempotent and writes to the DOM only what changed since the row's last paint.
 
 import { exactTime, formatClock, formatDuration, relativeTime } from "./format.js";
+import { taskHash } from "./router.js";
 import { commandLine } from "./shell-words.js";
 import { CANCELLABLE, FINAL, lookOf, WAITING } from "./status.js";
 
@@ -153,6 +154,7 @@ function paintIdentity(row, parts, task, busy, resumable) {
   parts.name.classList.toggle("font-mono", !task.name && Boolean(command));
   parts.name.classList.toggle("text-[0.8rem]", !task.name && Boolean(command));
   parts.name.title = task.name || command;
+  parts.name.href = taskHash(task.task_id); // its record
   put(parts.id, shortId(task.task_id));
   parts.id.setAttribute("aria-label", `Copy task id ${task.task_id}`);
   put(parts.duration, task.kind === "timer" && task.duration ? formatDuration(task.duration) : task.kind);

@@ -1,0 +1,183 @@
+"""GET /stats against a history built through the API, with the engine's clock in the
+test's hands: exact counts per bucket, the ranges, the list's filters, an empty history,
+and what a bad range or bucket gets (422)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from desktop_app.server import ServerThread, bind_socket
+from tests.conftest import TOKEN
+from tests.waiting import until
+from web.app import create_app
+from web.clock import ManualClock
+from web.settings import Settings
+
+T0 = 1_800_000_000.0  # a whole minute and a whole hour (not a whole day)
+MINUTE = T0 // 60
+
+
+class Rig:
+    """A real server whose clock the test moves (on the server's own loop)."""
+
+    def __init__(self, client: httpx.Client, clock: ManualClock, server: ServerThread) -> None:
+        self.client, self.clock = client, clock
+        self.loop = server.server.servers[0].get_loop()
+
+    def add(self, **body: object) -> str:
+        response = self.client.post("/tasks/add", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()["task_id"]
+
+    def advance(self, seconds: float) -> None:
+        asyncio.run_coroutine_threadsafe(self.clock.advance(seconds), self.loop).result(30)
+
+    def stats(self, **query: str) -> dict:
+        response = self.client.get("/stats", params=query)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def status(self, task_id: str) -> str:
+        return self.client.get(f"/tasks/{task_id}").json()["status"]
+
+
+@pytest.fixture
+def rig(settings: Settings) -> Iterator[Rig]:
+    clock = ManualClock(start=T0)
+    app = create_app(settings, clock=clock)
+    server = ServerThread(app, bind_socket("127.0.0.1", 0))
+    server.start()
+    # Each step of the clock also waits for the writes it set off (they land in the file
+    # GET /stats reads).
+    clock.also_wait = app.state.engine.idle
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    url = f"http://127.0.0.1:{server.port}"
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            yield Rig(client, clock, server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def history(rig: Rig) -> dict[str, str]:
+    """At T0: `a` (30 s) and `b` (90 s) start, `c` fails at once; `d` waits for its delay.
+    At T0+90: `a` and `b` have completed, `d` is cancelled, `e` starts (and runs on)."""
+    ids = {
+        "a": rig.add(duration=30, name="alpha"),
+        "b": rig.add(duration=90, name="beta"),
+        "c": rig.add(kind="command", command=["sh", "-c", "exit 3"], name="gamma"),
+        "d": rig.add(duration=5, delay=600, name="delta"),
+    }
+    until(lambda: rig.status(ids["c"]) == "failed", what="the command to fail")
+    rig.advance(30)
+    assert rig.status(ids["a"]) == "completed"
+    rig.advance(60)
+    assert rig.status(ids["b"]) == "completed"
+    rig.client.post("/tasks/cancel", json={"task_id": ids["d"]})
+    ids["e"] = rig.add(duration=3600, name="epsilon")
+    return ids
+
+
+def test_last_hour_by_minute_counts_each_bucket_exactly(rig: Rig, history: dict) -> None:
+    stats = rig.stats(range="hour")
+    assert (stats["range"], stats["bucket"], stats["bucket_seconds"]) == ("hour", "minute", 60)
+    assert stats["now"] == T0 + 90
+    # Sixty whole minutes, the last one the minute "now" is in.
+    assert len(stats["times"]) == 60
+    assert stats["times"][-1] == T0 + 60
+    assert stats["times"][0] == T0 + 60 - 59 * 60
+    series = stats["series"]
+    zeros = [0] * 58
+    assert series["started"] == [*zeros, 3, 1]  # a, b, c; then e (d never started)
+    assert series["completed"] == [*zeros, 1, 1]  # a at T0+30, b at T0+90
+    assert series["failed"] == [*zeros, 1, 0]  # c
+    assert series["cancelled"] == [*zeros, 0, 1]  # d
+    assert series["interrupted"] == [0] * 60
+    # c ran no time at all, a 30 s, b 90 s; d never ran.
+    assert stats["durations"] == {
+        "edges": [1, 5, 15, 60, 300, 900, 3600, 14400],
+        "counts": [1, 0, 0, 1, 1, 0, 0, 0, 0],
+        "count": 3,
+    }
+    assert stats["statuses"] == {
+        "scheduled": 0, "queued": 0, "running": 1, "paused": 0,
+        "completed": 2, "cancelled": 1, "failed": 1, "interrupted": 0,
+    }  # fmt: skip
+
+
+def test_ranges_and_buckets(rig: Rig, history: dict) -> None:
+    day = rig.stats(range="day")
+    assert (day["bucket"], len(day["times"])) == ("hour", 24)
+    assert day["times"][-1] == T0  # T0 is a whole hour
+    assert day["series"]["started"][-1] == 4
+    assert sum(day["series"]["started"]) == 4
+
+    week = rig.stats(range="week")
+    assert (week["bucket"], len(week["times"])) == ("hour", 168)
+    assert rig.stats(range="week", bucket="day")["series"]["completed"][-1] == 2
+
+    everything = rig.stats(range="all")
+    assert everything["bucket"] == "day"
+    assert everything["times"] == [T0 // 86400 * 86400]  # one day: the history's only one
+    assert everything["series"]["started"] == [4]
+    by_minute = rig.stats(range="all", bucket="minute")
+    assert by_minute["times"] == [T0, T0 + 60]
+    assert by_minute["series"]["completed"] == [1, 1]
+
+    # Two hours on, the last hour holds nothing; the day still holds everything.
+    rig.advance(2 * 3600)
+    later = rig.stats(range="hour")
+    assert later["series"]["started"] == [0] * 60
+    assert later["statuses"]["completed"] == 0
+    assert later["durations"]["count"] == 0  # e ended at T0+3690, before this hour's minutes
+    day = rig.stats(range="day")
+    assert sum(day["series"]["started"]) == 4
+    assert day["series"]["completed"][-3:] == [2, 1, 0]  # a and b; then e, in the next hour
+
+
+def test_the_lists_filters_apply(rig: Rig, history: dict) -> None:
+    done = rig.stats(range="hour", status="completed")
+    assert done["series"]["started"][-2:] == [2, 0]  # a and b, which completed since
+    assert done["series"]["failed"][-2:] == [0, 0]
+    assert done["statuses"]["completed"] == 2
+    assert sum(done["statuses"].values()) == 2
+
+    command = rig.stats(range="hour", kind="command")
+    assert command["series"]["failed"][-2:] == [1, 0]
+    assert command["series"]["started"][-2:] == [1, 0]
+    assert command["durations"]["counts"][0] == 1
+
+    named = rig.stats(range="hour", search="ALPHA")  # any case, as the search box
+    assert named["series"]["completed"][-2:] == [1, 0]
+    assert rig.stats(range="hour", search=history["b"][:8])["series"]["completed"][-2:] == [0, 1]
+    assert sum(rig.stats(range="hour", search="nobody")["series"]["started"]) == 0
+
+
+def test_an_empty_history(rig: Rig) -> None:
+    stats = rig.stats(range="all")
+    assert stats["times"] == [T0 // 86400 * 86400]
+    assert all(values == [0] for values in stats["series"].values())
+    assert stats["durations"]["counts"] == [0] * 9
+    assert set(stats["statuses"].values()) == {0}
+    assert rig.stats()["range"] == "day"  # the default
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ({"range": "year"}, "Input should be 'hour', 'day', 'week' or 'all'"),
+        ({"bucket": "second"}, "Input should be 'minute', 'hour' or 'day'"),
+        ({"range": "hour", "bucket": "day"}, "a bucket of one day is longer than the range"),
+        ({"range": "week", "bucket": "minute"}, "ask for a longer bucket"),
+        ({"status": "done"}, "unknown status 'done'"),
+    ],
+)
+def test_bad_range_or_bucket_is_422(rig: Rig, query: dict, says: str) -> None:
+    response = rig.client.get("/stats", params=query)
+    assert response.status_code == 422
+    assert says in str(response.json()["detail"])
