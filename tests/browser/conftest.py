@@ -64,8 +64,9 @@ def open_dashboard(chromium: Browser) -> Iterator[OpenDashboard]:
         )
         contexts.append(context)
         page = context.new_page()
-        page.on("request", lambda request: requests.append((request.url, server.url)))
-        page.on("websocket", lambda ws: requests.append((ws.url, server.url)))
+        origin = server.url  # now: the server may be stopped when a request is seen
+        page.on("request", lambda request: requests.append((request.url, origin)))
+        page.on("websocket", lambda ws: requests.append((ws.url, origin)))
         frames = FRAMES.setdefault(page, [])
         page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
         page.goto(f"{server.url}/dashboard?token={TOKEN}")
