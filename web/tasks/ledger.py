@@ -6,10 +6,14 @@ the batch of this turn of the loop, which the writer thread commits in one trans
 Only once that batch is committed is the change published and its follow-up run (start a
 runner, stop one): persist, then publish. Callers that answer for a change await it.
 
-If a batch cannot be stored, it and every batch decided after it (they were built on it)
+One group of batches is at the writer at a time; the batches sealed meanwhile wait and
+go together as the next group, one transaction (under load, fewer and bigger commits, and
+one hand-over to the writer's thread per commit instead of one per turn of the loop).
+
+If a group cannot be stored, it and every batch decided after it (they were built on it)
 are undone in memory, newest first, and their callers hear the StoreError: memory and the
-file stay equal and nothing was published. The writer refuses the rest of that epoch
-unwritten (web/writer.py).
+file stay equal and nothing was published. Since those later batches were never handed
+over, the file never holds a change decided on top of one it could not take.
 
 A finished task never changes again, so memory keeps only its JSON and its status (a
 third of a Task's memory), and the history stores that JSON with it: start-up takes a
@@ -36,10 +40,9 @@ Then = Callable[[], None]
 class _Batch:
     """The changes of one turn of the loop."""
 
-    __slots__ = ("done", "epoch", "ops", "published", "then", "undo", "undo_also")
+    __slots__ = ("done", "ops", "published", "then", "undo", "undo_also")
 
-    def __init__(self, epoch: int, done: asyncio.Future[None]) -> None:
-        self.epoch = epoch
+    def __init__(self, done: asyncio.Future[None]) -> None:
         self.done = done
         self.ops: Ops = []
         self.undo: dict[str, Task | None] = {}  # each task as it was before (None: new)
@@ -76,8 +79,9 @@ class Ledger:
         self.line = WaitingLine()
         self.dependents: defaultdict[str, set[str]] = defaultdict(set)
         self._open: _Batch | None = None
-        self._in_flight: deque[_Batch] = deque()
-        self._epoch = 0
+        self._in_flight: deque[_Batch] = deque()  # sealed, not yet committed, in order
+        self._waiting: list[_Batch] = []  # of those, the ones not handed to the writer yet
+        self._writing: list[_Batch] | None = None  # the group at the writer
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -189,7 +193,7 @@ class Ledger:
     def _batch(self) -> _Batch:
         if self._open is None:
             loop = asyncio.get_running_loop()
-            self._open = _Batch(self._epoch, loop.create_future())
+            self._open = _Batch(loop.create_future())
             loop.call_soon(self._seal)  # behind the callbacks already ready: a group commit
         return self._open
 
@@ -198,14 +202,27 @@ class Ledger:
         if batch is None:
             return
         self._in_flight.append(batch)
-        self._writer.write(batch.epoch, batch.ops, lambda error: self._settle(batch, error))
+        self._waiting.append(batch)
+        if self._writing is None:
+            self._hand_over()
 
-    def _settle(self, batch: _Batch, error: BaseException | None) -> None:
-        if batch.epoch != self._epoch:
-            return  # undone already, with the batch whose failure it followed
+    def _hand_over(self) -> None:
+        group, self._waiting = self._waiting, []
+        self._writing = group
+        ops = [op for batch in group for op in batch.ops]
+        self._writer.write(ops, lambda error: self._written(group, error))
+
+    def _written(self, group: list[_Batch], error: BaseException | None) -> None:
+        self._writing = None
         if error is not None:
-            self._undo(error)
-            return
+            self._undo(error)  # it is the oldest in flight: only one group is ever handed over
+        else:
+            for batch in group:
+                self._settle(batch)
+        if self._waiting:
+            self._hand_over()
+
+    def _settle(self, batch: _Batch) -> None:
         assert self._in_flight[0] is batch
         self._in_flight.popleft()
         try:
@@ -226,8 +243,8 @@ class Ledger:
         if self._open is not None:
             undone.append(self._open)
         self._in_flight.clear()
+        self._waiting.clear()
         self._open = None  # its seal finds nothing to send
-        self._epoch += 1
         for batch in reversed(undone):
             for task_id, before in reversed(batch.undo.items()):
                 if before is None:
