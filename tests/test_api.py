@@ -191,3 +191,13 @@ def test_healthz_dashboard_redirect_and_docs(client: httpx.Client) -> None:
     assert root.headers["location"] == "/dashboard"
     assert client.get("/dashboard").status_code == 200
     assert "/tasks/add" in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_query_parameter_given_twice_is_refused(http: httpx.Client) -> None:
+    answer = http.get("/tasks/status?limit=1&limit=2&offset=0")
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == [
+        {"loc": ["query", "limit"], "msg": "give this parameter once", "type": "repeated"}
+    ]
+    assert http.get("/stats?search=a&search=b").status_code == 422
+    assert http.get("/tasks/status?limit=1&offset=0").status_code == 200

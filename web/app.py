@@ -20,6 +20,7 @@ from web.collector import tune_for_serving
 from web.headers import SecurityHeadersMiddleware
 from web.notices import NoticeSink, NoticeWatcher
 from web.notify_prefs import NotifyPrefsBook
+from web.query import OneValueEach
 from web.realtime import Hub
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
@@ -119,6 +120,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock  # the engine's: the history's routes tell time by it too
     app.state.ws_send_timeout = settings.ws_send_timeout
+    app.add_middleware(OneValueEach)  # innermost: after the security checks
     app.add_middleware(
         SecurityMiddleware,
         host_names=settings.host_names(),
