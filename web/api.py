@@ -124,9 +124,20 @@ async def list_tasks(
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="Tasks to skip (newest first).")
     ] = 0,
+    kind: Annotated[
+        str | None, Query(max_length=200, description="Only tasks of this kind, e.g. `command`.")
+    ] = None,
+    q: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="Only tasks whose name holds this text (in any case), or whose id "
+            "starts with it.",
+        ),
+    ] = "",
 ) -> Response:
     engine = engine_of(request)
-    tasks, total = engine.page(statuses, limit, offset)
+    tasks, total = engine.page(statuses, limit, offset, kind=kind or None, query=q.strip())
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
     tail = f'],"counts":{{{counts}}},"total":{total}}}'.encode()
     return Response(_joined(tasks, b'{"tasks":[', tail), media_type="application/json")
