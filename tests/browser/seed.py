@@ -1,7 +1,8 @@
 """A task history written straight into a data dir, before a server opens it.
 
 Used by the browser tests and bench/dashboard_render.py: 10,000 tasks through the API would
-take longer than the test itself.
+take longer than the test itself. Finished tasks only, each stored with its JSON as the
+engine keeps them.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def history_task(i: int, now: float) -> Task:
 
 def seed_history(db_path: Path, count: int) -> None:
     now = time.time()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     store = Store.open(db_path)
     try:
-        store.insert_many((i + 1, history_task(i, now)) for i in range(count))
+        tasks = (history_task(i, now) for i in range(count))
+        store.write([("insert", [(i + 1, t, t.to_json()) for i, t in enumerate(tasks)])])
     finally:
         store.close()

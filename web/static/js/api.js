@@ -52,6 +52,12 @@ export const api = {
   reprioritize: (taskId, change) =>
     call("POST", `/tasks/${encodeURIComponent(taskId)}/priority`, change),
   clearFinished: () => call("DELETE", "/tasks/finished"),
+  /** A page of the list, newest first: {tasks, counts, total}; filter: {status, kind, q}. */
+  listTasks: (filter, offset, limit) => {
+    const query = new URLSearchParams({ offset: String(offset), limit: String(limit) });
+    for (const [key, value] of Object.entries(filter)) if (value) query.set(key, value);
+    return call("GET", `/tasks/status?${query}`);
+  },
   /** Every task kind: [{name, description, resumable, requires_token, params: JSON Schema}]. */
   kinds: () => call("GET", "/kinds"),
   /** A piece of a task's log: {offset, next_offset, text, dropped, complete}. */

@@ -16,6 +16,7 @@ import { PriorityDialog } from "./priority-dialog.js";
 import { QueueBar } from "./queue-bar.js";
 import { FINAL } from "./status.js";
 import { TaskList } from "./task-list.js";
+import { TaskPages } from "./task-pages.js";
 import { TaskStore } from "./tasks.js";
 import { Toasts } from "./toasts.js";
 
@@ -32,7 +33,15 @@ function requestPaint() {
   requestAnimationFrame(paint);
 }
 
-const filters = new Filters({ tabs: $("#status-tabs"), search: $("#search"), onChange: requestPaint });
+const pages = new TaskPages({ api, store, onChange: requestPaint });
+const filters = new Filters({
+  tabs: $("#status-tabs"),
+  search: $("#search"),
+  onChange: () => {
+    pages.setFilter(filters.status, filters.query);
+    requestPaint();
+  },
+});
 const list = new TaskList({
   table: $("#task-table"),
   viewport: $("#task-rows"),
@@ -48,14 +57,15 @@ let firstPaintDone = false;
 function paint() {
   framePending = false;
   const now = Date.now();
-  const ids = store.loaded ? filters.ids(store) : [];
+  const ids = store.loaded ? pages : [];
   const animating = list.render(ids, store, now);
   filters.paintCounts(store);
   queueBar.paint();
   logPanel.paint();
   empty.show(
     EmptyState.describe({
-      loaded: store.loaded,
+      // Until a new filter's first answer, the last filter's rows stay in view.
+      loaded: store.loaded && (pages.loaded || pages.length > 0),
       connection: connection.state,
       total: store.size,
       shown: ids.length,
