@@ -121,3 +121,22 @@ def test_the_snapshot_holds_the_newest_tasks_and_the_totals(server: LiveServer) 
     assert snapshot["counts"]["completed"] == SIZE - SIZE // 10
     assert snapshot["counts"]["running"] == 0
     assert snapshot["seq"] >= 0
+
+
+def test_the_line_order_lists_queued_tasks_as_they_will_start(server: LiveServer) -> None:
+    with server.client() as http:
+        http.put("/settings", json={"max_concurrent": 1})
+        http.post("/tasks/add", json={"duration": 300, "name": "runs"})
+        high, low, mid = (
+            http.post("/tasks/add", json={"duration": 1, "name": n, "priority": p}).json()
+            for n, p in (("high", 5), ("low", -1), ("mid", 0))
+        )
+    line = [high["task_id"], mid["task_id"], low["task_id"]]
+    assert listed(server, status="queued", order="line") == (line, 3)
+    newest = [mid["task_id"], low["task_id"], high["task_id"]]
+    assert listed(server, status="queued") == (newest, 3)
+    everything, total = listed(server, order="line", limit=4)
+    assert everything[:3] == line and total == SIZE + 4
+    with server.client() as http:
+        answer = http.get("/tasks/status", params={"order": "oldest"})
+        assert answer.status_code == 422

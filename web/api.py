@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -135,9 +135,18 @@ async def list_tasks(
             "starts with it.",
         ),
     ] = "",
+    order: Annotated[
+        Literal["newest", "line"],
+        Query(
+            description="`newest` first, or `line`: queued tasks first, in the order they "
+            "will start, then the rest newest first."
+        ),
+    ] = "newest",
 ) -> Response:
     engine = engine_of(request)
-    tasks, total = engine.page(statuses, limit, offset, kind=kind or None, query=q.strip())
+    tasks, total = engine.page(
+        statuses, limit, offset, kind=kind or None, query=q.strip(), line=order == "line"
+    )
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
     tail = f'],"counts":{{{counts}}},"total":{total}}}'.encode()
     return Response(_joined(tasks, b'{"tasks":[', tail), media_type="application/json")

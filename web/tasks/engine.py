@@ -385,14 +385,18 @@ class TaskEngine:
         offset: int = 0,
         kind: str | None = None,
         query: str = "",
+        line: bool = False,
     ) -> tuple[list[bytes], int]:
         """Newest first: the JSON of each task on the page, and how many match in all.
         `kind` is matched exactly; `query` in the name (in any case) or at the start of the
-        id (web/tasks/search.py)."""
+        id (web/tasks/search.py). `line`: queued tasks first, in the order they will start."""
         end = None if limit is None else offset + limit
         ledger = self._ledger
-        if statuses or kind is not None or query:
+        if statuses or kind is not None or query or line:
             ids = self._matching(frozenset(statuses or ()), kind, query)
+            if line:
+                waiting = sorted((i for i in ids if i in ledger.line), key=ledger.line.position)
+                ids = waiting + [i for i in ids if i not in ledger.line]
             return [self._listed(i) for i in ids[offset:end]], len(ids)
         if not ledger.line:
             # The usual case: one pass over the stored JSON, not a Task object visited (and

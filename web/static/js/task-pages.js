@@ -23,7 +23,7 @@ export class TaskPages {
     this.api = api;
     this.store = store;
     this.onChange = onChange;
-    this.filter = { status: "", q: "" };
+    this.filter = { status: "", q: "", order: "" };
     this.total = 0; // rows for this filter
     this.rows = new Map(); // place from the oldest end (0) -> task id
     this.loaded = false; // the rows of this filter are known (not still the last filter's)
@@ -49,9 +49,14 @@ export class TaskPages {
   }
 
   /** The status tab ("all" for every status) and the search text. Until the first answer
-   * comes, the rows of the last filter stay in view. */
+   * comes, the rows of the last filter stay in view. The Queued tab lists the line in the
+   * order it will start. */
   setFilter(status, query) {
-    const filter = { status: status === "all" ? "" : status, q: query.trim().slice(0, MAX_QUERY) };
+    const filter = {
+      status: status === "all" ? "" : status,
+      q: query.trim().slice(0, MAX_QUERY),
+      order: status === "queued" ? "line" : "",
+    };
     if (filter.status === this.filter.status && filter.q === this.filter.q) return;
     const typing = filter.status === this.filter.status;
     this.filter = filter;
@@ -74,6 +79,11 @@ export class TaskPages {
   /** A task changed (or came); `old` is the version held before, if any. */
   merged(task, old) {
     const now = this.#matches(task);
+    if (this.filter.order === "line") {
+      // Any change in the line (a new task, a start, a new priority) can reorder it.
+      if (now || old?.status === "queued") this.#schedule(REFRESH_MS);
+      return;
+    }
     if (task.fresh) {
       // New, so the newest: it goes on top, where the server will list it too.
       if (now) {
