@@ -103,6 +103,18 @@ def test_filters_combine_with_status_and_paging(server: LiveServer) -> None:
     assert got == ([live["task_id"], *ids(999)], SIZE - len(ODD) + 1)
 
 
+def test_a_search_typed_further_and_back_again(server: LiveServer) -> None:
+    # A longer query looks only at what the shorter one found; a shorter one looks again.
+    nines = [i for i in range(SIZE) if i not in ODD and str(i).startswith("9")]
+    assert listed(server, q="nightly 9", limit=1)[1] == len(nines)
+    assert listed(server, q="Nightly 99", limit=1) == (ids(999), 11)
+    assert listed(server, q="nightly 999") == (ids(999), 1)
+    assert listed(server, q="nightly 9", limit=1)[1] == len(nines)
+    assert listed(server, q="nightly 9", kind="command", limit=1)[1] == sum(
+        1 for i in nines if i % 4 == 0
+    )
+
+
 def test_bad_filters_are_explained(server: LiveServer) -> None:
     with server.client() as http:
         answer = http.get("/tasks/status", params={"q": "x" * 201})

@@ -111,7 +111,7 @@ class TaskEngine:
         self._flusher: asyncio.Task[None] | None = None
         self._submitted = itertools.count(1)
         self._look_again = False  # after an undo: _move_on looks at every scheduled task
-        self._found: tuple[tuple[object, ...], list[str]] | None = None  # page()'s last search
+        self._found: tuple[tuple[object, str], list[str]] | None = None  # page()'s last search
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -418,12 +418,19 @@ class TaskEngine:
         ids = list(reversed(ledger.json))
         if kind is not None or query:
             # Kinds and names never change, so what matched stands until tasks come or go:
-            # the page scrolling through one search pays for the scan once.
-            key = (kind, query, len(ids), ids[0] if ids else None)
-            if self._found is None or self._found[0] != key:
-                found = matching(ids, list(reversed(ledger.json.values())), kind, query)
-                self._found = (key, found)
-            ids = self._found[1]
+            # the page scrolling through one search pays for the scan once, and a search
+            # typed further (a longer query) looks only at what the shorter one found.
+            query = query.lower()
+            tasks = (kind, len(ids), ids[0] if ids else None)
+            last = self._found
+            if last is None or last[0] != (tasks, query):
+                if last is not None and last[0][0] == tasks and query.startswith(last[0][1]):
+                    ids = last[1]
+                    rows = [ledger.json[i] for i in ids]
+                else:
+                    rows = list(reversed(ledger.json.values()))
+                self._found = last = ((tasks, query), matching(ids, rows, kind, query))
+            ids = last[1]
         if wanted:
             ids = [i for i in ids if ledger.status(i) in wanted]
         return ids
