@@ -55,7 +55,8 @@ export class TaskList {
         const view = { store, busy: store.busy.get(key) ?? null, position: positions.get(key), queuePaused };
         animating = paintRow(row, task, now, view) || animating;
       }
-      row.setAttribute("aria-rowindex", String(first + index + 2)); // row 1 is the header
+      const rowIndex = String(first + index + 2); // row 1 is the header
+      if (row.getAttribute("aria-rowindex") !== rowIndex) row.setAttribute("aria-rowindex", rowIndex);
       // Keep DOM order equal to visual order (tab order, screen readers); usually a no-op.
       const here = this.viewport.children[index];
       if (here !== row) this.viewport.insertBefore(row, here ?? null);
@@ -81,8 +82,10 @@ export class TaskList {
       if (!keep.has(id)) {
         this.rows.delete(id);
         row.task = null;
-        if (row.parts) spare.push(row);
-        else row.remove(); // a placeholder
+        // Out of the DOM at once: left in place, every row kept after it would be moved
+        // to keep DOM order, and each move costs a style and layout pass (bench/).
+        row.remove();
+        if (row.parts) spare.push(row); // not a placeholder
       }
     }
     return spare;
