@@ -61,6 +61,7 @@ export class TaskPages {
     const typing = filter.status === this.filter.status;
     this.filter = filter;
     this.loaded = false;
+    this.#drop(); // answers for the last filter are of no use now
     this.#schedule(typing ? SEARCH_MS : 0);
   }
 

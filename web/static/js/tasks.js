@@ -124,7 +124,7 @@ export class TaskStore {
   take(tasks, since) {
     for (const wire of tasks) {
       const old = this.byId.get(wire.task_id);
-      if (!old || old.stamp <= since) this.byId.set(wire.task_id, prepare(wire));
+      if (!old || (old.stamp ?? 0) <= since) this.byId.set(wire.task_id, prepare(wire));
     }
     this.queueVersion += 1;
     this.#changed(false);
