@@ -152,3 +152,22 @@ def test_a_live_change_reaches_a_row_paged_in_far_down(
     expect(status_of(row)).to_have_text("Cancelled")
     expect(page.locator("[data-status=scheduled] [data-count]")).to_have_text("0")
     expect_rows_in_order(page, SIZE - 1 - WAITING)
+
+
+def test_a_whole_id_from_far_down_can_be_run_after(
+    big_server: LiveServer, open_dashboard: OpenDashboard
+) -> None:
+    """The page holds only the newest tasks, yet any task's id can be pasted in "Run after"."""
+    page = open_dashboard(big_server)
+    old = history_task(6, time.time())  # completed, far below the snapshot's newest 200
+    page.get_by_text("Advanced").click()
+    page.locator("#duration").fill("1m")
+    page.locator("#name").fill("After an old one")
+    after = page.get_by_role("combobox", name="Run after")
+    after.fill(old.task_id)
+    after.press("Enter")
+    page.get_by_role("button", name="Add task").click()
+    expect(status_of(row_named(page, "After an old one"))).to_have_text("Running")
+    with big_server.client() as http:
+        newest = http.get("/tasks/status", params={"limit": 1}).json()["tasks"][0]
+    assert (newest["name"], newest["after"]) == ("After an old one", [old.task_id])
