@@ -71,6 +71,9 @@ def run(browser: Browser, tasks: int, stream: int, step: int) -> dict[str, float
                 "performance.getEntriesByName('tasks-rendered')[0].startTime"
                 " - performance.getEntriesByType('navigation')[0].responseEnd"
             )
+            # Scrolling starts a second later, as a person would: the page has just loaded
+            # (kinds, fonts, the first pages ahead) and is still busy for a moment.
+            page.wait_for_timeout(1000)
             scrolling = page.evaluate(MEASURE_FRAMES, [4000, step])
             page.evaluate("window.scrollTo(0, 0)")
             # Start measuring in the page, then feed it a burst of short tasks: each one is
