@@ -13,6 +13,7 @@ from tests.conftest import TOKEN, LiveServer
 from tests.reliability.rawws import RawClient
 from web.realtime import Hub
 from web.settings import Settings
+from web.tasks.model import TaskStatus
 
 
 def open_ws(server: LiveServer) -> ClientConnection:
@@ -55,6 +56,8 @@ def test_snapshot_then_deltas_for_add_progress_and_cancel(live_server: LiveServe
                 "notify": "all",
                 "notify_min_seconds": 10.0,
             },
+            "total": 0,
+            "counts": dict.fromkeys(TaskStatus, 0),
             "tasks": [],
         }
         task = http.post("/tasks/add", json={"duration": 10, "name": "watch me"}).json()

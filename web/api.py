@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -124,9 +124,29 @@ async def list_tasks(
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="Tasks to skip (newest first).")
     ] = 0,
+    kind: Annotated[
+        str | None, Query(max_length=200, description="Only tasks of this kind, e.g. `command`.")
+    ] = None,
+    search: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="Only tasks whose name holds this text (in any case), or whose id "
+            "starts with it.",
+        ),
+    ] = "",
+    order: Annotated[
+        Literal["newest", "line"],
+        Query(
+            description="`newest` first, or `line`: queued tasks first, in the order they "
+            "will start, then the rest newest first."
+        ),
+    ] = "newest",
 ) -> Response:
     engine = engine_of(request)
-    tasks, total = engine.page(statuses, limit, offset)
+    tasks, total = engine.page(
+        statuses, limit, offset, kind=kind or None, query=search.strip(), line=order == "line"
+    )
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
     tail = f'],"counts":{{{counts}}},"total":{total}}}'.encode()
     return Response(_joined(tasks, b'{"tasks":[', tail), media_type="application/json")

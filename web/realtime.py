@@ -196,9 +196,12 @@ class Hub:
         for sub in self._subscribers:
             sub.offer(f"settings:{topic}", message)
 
-    def snapshot_message(self, task_jsons: list[bytes], settings: dict) -> str:
+    def snapshot_message(
+        self, task_jsons: list[bytes], settings: dict, total: int, counts: dict[str, int]
+    ) -> str:
         return (
             f'{{"type":"snapshot","seq":{self.seq},"settings":{json.dumps(settings)},'
+            f'"total":{total},"counts":{json.dumps(counts, separators=(",", ":"))},'
             f'"tasks":[{b",".join(task_jsons).decode()}]}}'
         )
 

@@ -1,5 +1,9 @@
 """The /ws endpoint: a snapshot, then one delta per task change, from the hub.
 
+The snapshot holds the newest SNAPSHOT_TASKS tasks (newest first), with `total` and
+`counts` as GET /tasks/status gives them; older tasks are paged with GET /tasks/status
+(limit, offset, and the status, kind and q filters).
+
 Clients may send {"type": "follow", "task_id": ...} to stream a task's log (and
 {"type": "unfollow", ...} to stop), and {"type": "batch", "ms": n} to get what gathers
 within n ms as one {"type": "batch", "messages": [...]} (0: one message per frame again);
@@ -21,13 +25,19 @@ from web.tasks.engine import TaskEngine, TaskNotFound
 
 router = APIRouter()
 
+# A snapshot carries the newest tasks only: 100,000 of them were 45 MB per connection.
+# The page shows the first screen from it and pages the rest with GET /tasks/status.
+SNAPSHOT_TASKS = 200
+
 
 def snapshot(state: State) -> str:
-    """Every task, and every setting (the queue's and the notify choice)."""
+    """The newest SNAPSHOT_TASKS tasks, how many there are in all and by status, and every
+    setting (the queue's and the notify choice)."""
     engine: TaskEngine = state.engine
     notify: NotifyPrefsBook = state.notify
-    tasks, _ = engine.page()
-    return state.hub.snapshot_message(tasks, {**engine.queue.public, **notify.current.public})
+    tasks, total = engine.page(limit=SNAPSHOT_TASKS)
+    settings = {**engine.queue.public, **notify.current.public}
+    return state.hub.snapshot_message(tasks, settings, total, engine.counts())
 
 
 @router.websocket("/ws")

@@ -1,7 +1,8 @@
 """A task history written straight into a data dir, before a server opens it.
 
 Used by the browser tests, the export and stats tests and bench/ (dashboard_render, stats):
-10,000 tasks through the API would take longer than the test itself.
+10,000 tasks through the API would take longer than the test itself. Finished tasks are
+stored with their JSON, as the engine keeps them.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def seed_history(
     """`count` tasks, from `first` on (by default a day ago), `spacing` seconds apart."""
     if first is None:
         first = time.time() - 86_400
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     store = Store.open(db_path)
     try:
         tasks = (history_task(i, first, spacing) for i in range(count))

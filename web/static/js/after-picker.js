@@ -8,6 +8,7 @@ import { FINAL } from "./status.js";
 const SVG = "http://www.w3.org/2000/svg";
 const SUGGESTED = 100; // the newest unfinished tasks offered in the list
 const MIN_PREFIX = 4;
+const WHOLE_ID = /^[0-9a-f]{32}$/;
 const CHIP =
   "inline-flex max-w-full items-center gap-1 rounded-md bg-indigo-50 py-0.5 pr-0.5 pl-1.5 text-xs font-medium text-indigo-700 ring-1 ring-indigo-600/20 ring-inset dark:bg-indigo-400/10 dark:text-indigo-300 dark:ring-indigo-400/25";
 const CHIP_REMOVE =
@@ -97,7 +98,9 @@ export class AfterPicker {
   }
 
   #resolve(word) {
-    if (this.store.get(word)) return word;
+    // A whole id is taken as it is: the page holds only the newest tasks and those it has
+    // shown, and the server says so if no task has it.
+    if (this.store.get(word) || WHOLE_ID.test(word)) return word;
     const lower = word.toLowerCase();
     const matches = (keep) => {
       const found = [];

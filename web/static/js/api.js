@@ -55,6 +55,12 @@ export const api = {
   task: (taskId) => call("GET", `/tasks/${encodeURIComponent(taskId)}`),
   /** Series for the charts: see GET /stats (query: range, bucket, status, kind, search). */
   stats: (query) => call("GET", `/stats?${new URLSearchParams(query)}`),
+  /** A page of the list, newest first: {tasks, counts, total}; filter: {status, kind, search}. */
+  listTasks: (filter, offset, limit) => {
+    const query = new URLSearchParams({ offset: String(offset), limit: String(limit) });
+    for (const [key, value] of Object.entries(filter)) if (value) query.set(key, value);
+    return call("GET", `/tasks/status?${query}`);
+  },
   /** Every task kind: [{name, description, resumable, requires_token, params: JSON Schema}]. */
   kinds: () => call("GET", "/kinds"),
   /** A piece of a task's log: {offset, next_offset, text, dropped, complete}. */

@@ -1,6 +1,5 @@
-// The status tabs (with their counters) and the search box, and the filtered list of ids
-// they select. Filtering 10,000 tasks takes about a millisecond, so it simply re-runs when
-// the store's membership or the filter changes, at most once a frame.
+// The status tabs (with their counters) and the search box. The server filters (the list
+// pages from it: task-pages.js); onChange says the choice changed.
 
 import { STATUSES } from "./status.js";
 
@@ -12,7 +11,6 @@ export class Filters {
     this.counters = new Map(this.tabs.map((tab) => [tab.dataset.status, tab.querySelector("[data-count]")]));
     this.search = search;
     this.onChange = onChange;
-    this.cache = { key: null, ids: [] };
 
     tabs.addEventListener("click", (event) => {
       const tab = event.target.closest("[role=tab]");
@@ -63,28 +61,6 @@ export class Filters {
     const text = n.toLocaleString();
     if (el && el.textContent !== text) el.textContent = text;
     el?.closest("[role=tab]").classList.toggle("opacity-50", n === 0 && status !== "all");
-  }
-
-  /** The ids to show: newest first, except the Queued tab, which lists the line in order. */
-  ids(store) {
-    const queue = this.status === "queued";
-    const key = `${store.listVersion}|${queue ? store.queueVersion : ""}|${this.status}|${this.query}`;
-    if (this.cache.key === key) return this.cache.ids;
-    const { status, query } = this;
-    let ids = store.order;
-    if (status !== "all" || query) {
-      ids = ids.filter((id) => {
-        const task = store.get(id);
-        if (status !== "all" && task.status !== status) return false;
-        return !query || task.nameLower.includes(query) || id.startsWith(query);
-      });
-    }
-    if (queue) {
-      const positions = store.positions();
-      ids = [...ids].sort((a, b) => positions.get(a) - positions.get(b));
-    }
-    this.cache = { key, ids };
-    return ids;
   }
 
   get active() {

@@ -20,6 +20,7 @@ import { leaveTask, parseRoute, taskHash } from "./router.js";
 import { FINAL } from "./status.js";
 import { TaskDetail } from "./task-detail.js";
 import { TaskList } from "./task-list.js";
+import { TaskPages } from "./task-pages.js";
 import { TaskStore } from "./tasks.js";
 import { Toasts } from "./toasts.js";
 
@@ -36,7 +37,15 @@ function requestPaint() {
   requestAnimationFrame(paint);
 }
 
-const filters = new Filters({ tabs: $("#status-tabs"), search: $("#search"), onChange: requestPaint });
+const pages = new TaskPages({ api, store, onChange: requestPaint });
+const filters = new Filters({
+  tabs: $("#status-tabs"),
+  search: $("#search"),
+  onChange: () => {
+    pages.setFilter(filters.status, filters.query);
+    requestPaint();
+  },
+});
 const list = new TaskList({
   table: $("#task-table"),
   viewport: $("#task-rows"),
@@ -53,7 +62,7 @@ let firstPaintDone = false;
 function paint() {
   framePending = false;
   const now = Date.now();
-  const ids = store.loaded ? filters.ids(store) : [];
+  const ids = store.loaded ? pages : [];
   // Not while the charts hide the list: rows measured there would be zero pixels high.
   const animating = tasksView.hidden ? false : list.render(ids, store, now);
   filters.paintCounts(store);
@@ -61,7 +70,8 @@ function paint() {
   logPanel.paint();
   empty.show(
     EmptyState.describe({
-      loaded: store.loaded,
+      // Until a new filter's first answer, the last filter's rows stay in view.
+      loaded: store.loaded && (pages.loaded || pages.length > 0),
       connection: connection.state,
       total: store.size,
       shown: ids.length,

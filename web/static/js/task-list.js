@@ -1,6 +1,8 @@
 // The task table's body, virtualised: only the rows in (or near) the window exist in the DOM,
-// so 10,000 tasks cost what 40 do. Rows are keyed by task id and recycled when they scroll
+// so 100,000 tasks cost what 40 do. Rows are keyed by task id and recycled when they scroll
 // away. The page itself scrolls; a spacer height and top padding stand in for hidden rows.
+// The ids come from a list with `length` and `slice()` (task-pages.js), where a row not
+// paged in yet is null: it shows as a placeholder of the same height.
 
 import { bindRow, paintRow } from "./task-row.js";
 
@@ -41,25 +43,29 @@ export class TaskList {
     this.#layout(ids.length, first, height);
 
     const visible = ids.slice(first, Math.max(first, last));
-    const spare = this.#release(new Set(visible));
+    // A row not paged in yet (null) is keyed by its place, and stands in until it comes.
+    const tasks = visible.map((id) => (id === null ? undefined : store.get(id)));
+    const keys = visible.map((id, i) => (tasks[i] ? id : `loading:${first + i}`));
+    const spare = this.#release(new Set(keys));
     const positions = store.positions();
     const queuePaused = store.settings.queue_paused;
     let animating = false;
-    let index = 0;
-    for (const id of visible) {
-      const task = store.get(id);
-      let row = this.rows.get(id);
+    for (const [index, key] of keys.entries()) {
+      const task = tasks[index];
+      let row = this.rows.get(key);
       if (!row) {
-        row = spare.pop() ?? bindRow(this.template.content.firstElementChild.cloneNode(true));
-        this.rows.set(id, row);
+        row = task ? (spare.pop() ?? bindRow(this.template.content.firstElementChild.cloneNode(true))) : placeholder(height);
+        this.rows.set(key, row);
       }
-      const view = { store, busy: store.busy.get(id) ?? null, position: positions.get(id), queuePaused };
-      animating = paintRow(row, task, now, view) || animating;
-      row.setAttribute("aria-rowindex", String(first + index + 2)); // row 1 is the header
+      if (task) {
+        const view = { store, busy: store.busy.get(key) ?? null, position: positions.get(key), queuePaused };
+        animating = paintRow(row, task, now, view) || animating;
+      }
+      const rowIndex = String(first + index + 2); // row 1 is the header
+      if (row.getAttribute("aria-rowindex") !== rowIndex) row.setAttribute("aria-rowindex", rowIndex);
       // Keep DOM order equal to visual order (tab order, screen readers); usually a no-op.
       const here = this.viewport.children[index];
       if (here !== row) this.viewport.insertBefore(row, here ?? null);
-      index += 1;
     }
     for (const row of spare) row.remove();
     return animating;
@@ -82,7 +88,10 @@ export class TaskList {
       if (!keep.has(id)) {
         this.rows.delete(id);
         row.task = null;
-        spare.push(row);
+        // Out of the DOM at once: left in place, every row kept after it would be moved
+        // to keep DOM order, and each move costs a style and layout pass (bench/).
+        row.remove();
+        if (row.parts) spare.push(row); // not a placeholder
       }
     }
     return spare;
@@ -96,4 +105,15 @@ export class TaskList {
     probe.remove();
     return this.rowHeight;
   }
+}
+
+/** A row not paged in yet: as tall as a task's, so nothing moves when it comes. */
+function placeholder(height) {
+  const row = document.createElement("div");
+  row.setAttribute("role", "row");
+  row.setAttribute("aria-busy", "true");
+  row.dataset.placeholder = "";
+  row.className = "border-b border-zinc-100 dark:border-white/5";
+  row.style.height = `${height}px`;
+  return row;
 }
