@@ -468,6 +468,12 @@ class TaskEngine:
         if settled is not None:
             await asyncio.shield(settled)
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing decided is waiting to be committed or published: what the file holds is
+        what the WebSocket has sent (a read of the file can be matched to a seq)."""
+        return self._ledger.settled() is None
+
     async def idle(self) -> None:
         """Wait until nothing is being written, including what the writes set off (tests
         with a manual clock step through time this way). Failures are their callers'."""
