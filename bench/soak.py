@@ -59,6 +59,7 @@ LATE_RESET = 1.0  # seconds behind the pace: drop the missed adds rather than bu
 TAIL_TASKS, TAIL_CANCELS = 20, 5
 SETTLE_DEADLINE = 60.0
 CONVERGE_DEADLINE = 30.0
+PROGRESS_EVERY = 60.0  # seconds between the lines on stderr while it samples
 
 
 @dataclass
@@ -136,6 +137,7 @@ class Sampler:
     def __init__(self, server: Server, after: float, every: float) -> None:
         self.samples: list[tuple[float, float, int]] = []  # (monotonic, MiB, files)
         self._server, self._after, self._every = server, after, every
+        self._began = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
         self._thread.start()
@@ -143,9 +145,19 @@ class Sampler:
     def _run(self) -> None:
         if self._stop.wait(self._after):
             return
+        shown = 0.0
         while True:
             server = self._server
-            self.samples.append((time.monotonic(), server.rss_mb(), open_fds(server)))
+            sample = (time.monotonic(), server.rss_mb(), open_fds(server))
+            self.samples.append(sample)
+            if sample[0] - shown >= PROGRESS_EVERY:
+                # A long run shows how it goes (and what it had, should it be cut short).
+                print(
+                    f"{sample[0] - self._began:.0f} s: {sample[1]:.1f} MiB, {sample[2]} files",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                shown = sample[0]
             if self._stop.wait(self._every):
                 return
 
@@ -200,7 +212,7 @@ class Adder:
             if self.live >= LIVE_CAP:
                 self.held += 1
                 continue
-            # Mostly under 1.5 s, a tenth 3-6 s: about 60 live at 50 adds a second.
+            # Mostly 0.2-1.2 s, a tenth 3-6 s: about 55 live at 50 adds a second.
             long = self.rng.random() < 0.1
             self.recent.append(
                 self.add(self.rng.uniform(3, 6) if long else 0.2 + self.rng.random())
