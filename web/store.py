@@ -7,9 +7,10 @@ committed write, and each change is committed before it is published.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -152,11 +153,33 @@ COLUMNS = (
     "retry_of",
     "json",
 )
-_INSERT = f"INSERT INTO tasks (seq, {', '.join(COLUMNS)}) VALUES (?{', ?' * len(COLUMNS)})"
-_UPDATE = (
-    f"UPDATE tasks SET {', '.join(c + ' = ?' for c in COLUMNS[1:])} WHERE seq = ? AND task_id = ?"
-)
-_DELETE = "DELETE FROM tasks WHERE seq = ? AND task_id = ?"
+# Many rows per statement, not executemany: the sqlite3 module lets go of the GIL around
+# every step, and under load the writer thread then waited for the event loop to hand it
+# back, once per row (bench/). A row of values is (seq, task_id, the other columns...).
+_ROW = f"({', '.join('?' * (len(COLUMNS) + 1))})"
+_ROWS_PER_STATEMENT = 32_766 // (len(COLUMNS) + 1)  # SQLite's limit on parameters
+_SETS = ", ".join(f"{c} = v.column{i + 3}" for i, c in enumerate(COLUMNS[1:]))
+
+
+@functools.lru_cache(maxsize=64)
+def _insert(rows: int) -> str:
+    return f"INSERT INTO tasks (seq, {', '.join(COLUMNS)}) VALUES {', '.join([_ROW] * rows)}"
+
+
+@functools.lru_cache(maxsize=64)
+def _update(rows: int) -> str:
+    return (
+        f"UPDATE tasks SET {_SETS} FROM (VALUES {', '.join([_ROW] * rows)}) AS v "
+        "WHERE tasks.seq = v.column1 AND tasks.task_id = v.column2"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _delete(rows: int) -> str:
+    pairs = ", ".join(["(?, ?)"] * rows)
+    return f"DELETE FROM tasks WHERE (seq, task_id) IN (VALUES {pairs})"
+
+
 _SAVE_SETTING = (
     "INSERT INTO settings (key, value) VALUES (?, ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -183,11 +206,6 @@ def _row(task: Task, rendered: bytes | None = None) -> tuple:
         task.retry_of,
         rendered,
     )
-
-
-def _changed(seq: int, task: Task, rendered: bytes | None) -> tuple:
-    """_UPDATE's parameters: every column but task_id, then the row's seq and task_id."""
-    return (*_row(task, rendered)[1:], seq, task.task_id)
 
 
 def _task(row: sqlite3.Row) -> Task:
@@ -306,12 +324,14 @@ class Store:
                 self._conn.execute("BEGIN IMMEDIATE")
                 for kind, rows in ops:
                     if kind == "insert":
-                        params = [(seq, *_row(t, js)) for seq, t, js in rows]
-                        self._conn.executemany(_INSERT, params)
+                        self._many(_insert, [(seq, *_row(t, js)) for seq, t, js in rows])
                     elif kind == "update":
-                        self._each_one_row(_UPDATE, [_changed(seq, t, js) for seq, t, js in rows])
+                        # Each row once, as last changed (one statement cannot set a row
+                        # twice; the file only needs where the batch left it).
+                        latest = {seq: (seq, *_row(t, js)) for seq, t, js in rows}
+                        self._many(_update, list(latest.values()), each_one_row=True)
                     elif kind == "delete":
-                        self._each_one_row(_DELETE, rows)
+                        self._many(_delete, rows, each_one_row=True)
                     else:
                         params = [(key, json.dumps(value)) for key, value in rows]
                         self._conn.executemany(_SAVE_SETTING, params)
@@ -320,10 +340,18 @@ class Store:
         except _Mismatch as exc:
             raise StoreError(exc.explain(self.path)) from exc
 
-    def _each_one_row(self, sql: str, params: list[tuple]) -> None:
-        changed = self._conn.executemany(sql, params).rowcount
-        if changed != len(params):
-            raise _Mismatch(changed, len(params))  # rolls the others back
+    def _many(
+        self, sql: Callable[[int], str], rows: list[tuple], each_one_row: bool = False
+    ) -> None:
+        """`rows` through statements of many rows each; `each_one_row`: each must change
+        exactly one row of the table."""
+        changed = 0
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            flat = [value for row in chunk for value in row]
+            changed += self._conn.execute(sql(len(chunk)), flat).rowcount
+        if each_one_row and changed != len(rows):
+            raise _Mismatch(changed, len(rows))  # rolls the others back
 
 
 class _Mismatch(Exception):
