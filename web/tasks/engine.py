@@ -33,11 +33,11 @@ from web.store import Store
 from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.kinds import Kind
 from web.tasks.ledger import Ledger, Then
+from web.tasks.listing import Listing
 from web.tasks.logs import LogBook
-from web.tasks.model import FINAL_STATUSES, Task, TaskConflict, TaskStatus, transition
+from web.tasks.model import Task, TaskConflict, TaskStatus, transition
 from web.tasks.running import Runners
 from web.tasks.scheduling import QueueSettings, Scheduler
-from web.tasks.search import matching
 from web.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class TaskEngine:
         self._allow_programs = allow_programs
         self._progress_interval = progress_interval
         self._ledger = Ledger(writer, self._published, self._undone)
+        self._listing = Listing(self._ledger)
         self._runners = Runners(clock, logs, self.kind, self._is_running, self._ended)
         self._scheduler = Scheduler(
             self._ledger, clock, self._runners, self._change, self._launch, self._move_on
@@ -111,7 +112,6 @@ class TaskEngine:
         self._flusher: asyncio.Task[None] | None = None
         self._submitted = itertools.count(1)
         self._look_again = False  # after an undo: _move_on looks at every scheduled task
-        self._found: tuple[tuple[object, str], list[str]] | None = None  # page()'s last search
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -361,22 +361,10 @@ class TaskEngine:
         return task
 
     def task_json(self, task_id: str) -> bytes:
-        """A task's JSON as it stands (a finished one's as kept, with nothing to build)."""
-        if task_id in self._ledger.finished:
-            return self._ledger.json[task_id]
-        return self.render(self.get(task_id))
+        return self._listing.task_json(task_id)
 
     def render(self, task: Task) -> bytes:
-        """The JSON of this version of a task, with its place in line if it is queued."""
-        task_id = task.task_id
-        ledger = self._ledger
-        if task.status is S.QUEUED and task_id in ledger.line:
-            return task.to_json(queue_position=ledger.line.position(task_id))
-        if ledger.tasks.get(task_id) is task or (
-            task.status.is_final and ledger.finished.get(task_id) is task.status
-        ):
-            return ledger.json[task_id]
-        return task.to_json()
+        return self._listing.render(task)
 
     def page(
         self,
@@ -387,57 +375,7 @@ class TaskEngine:
         query: str = "",
         line: bool = False,
     ) -> tuple[list[bytes], int]:
-        """Newest first: the JSON of each task on the page, and how many match in all.
-        `kind` is matched exactly; `query` in the name (in any case) or at the start of the
-        id (web/tasks/search.py). `line`: queued tasks first, in the order they will start."""
-        end = None if limit is None else offset + limit
-        ledger = self._ledger
-        if statuses or kind is not None or query or line:
-            ids = self._matching(frozenset(statuses or ()), kind, query)
-            if line:
-                waiting = sorted((i for i in ids if i in ledger.line), key=ledger.line.position)
-                ids = waiting + [i for i in ids if i not in ledger.line]
-            return [self._listed(i) for i in ids[offset:end]], len(ids)
-        if not ledger.line:
-            # The usual case: one pass over the stored JSON, not a Task object visited (and
-            # values, not items: a tuple per task cost half as much again; bench/).
-            newest_first = itertools.islice(reversed(ledger.json.values()), offset, end)
-            return list(newest_first), len(ledger.json)
-        page = itertools.islice(reversed(ledger.json), offset, end)
-        return [self._listed(i) for i in page], len(ledger.json)
-
-    def _matching(self, wanted: frozenset[TaskStatus], kind: str | None, query: str) -> list[str]:
-        """The ids that pass the filters, newest first."""
-        ledger = self._ledger
-        if wanted and wanted.isdisjoint(FINAL_STATUSES):  # only live ones: no need to walk history
-            ids = [i for i, t in reversed(ledger.tasks.items()) if t.status in wanted]
-            ids.sort(key=ledger.order.__getitem__, reverse=True)
-            if kind is not None or query:
-                ids = matching(ids, [ledger.json[i] for i in ids], kind, query)
-            return ids
-        ids = list(reversed(ledger.json))
-        if kind is not None or query:
-            # Kinds and names never change, so what matched stands until tasks come or go:
-            # the page scrolling through one search pays for the scan once, and a search
-            # typed further (a longer query) looks only at what the shorter one found.
-            query = query.lower()
-            tasks = (kind, len(ids), ids[0] if ids else None)
-            last = self._found
-            if last is None or last[0] != (tasks, query):
-                if last is not None and last[0][0] == tasks and query.startswith(last[0][1]):
-                    ids = last[1]
-                    rows = [ledger.json[i] for i in ids]
-                else:
-                    rows = list(reversed(ledger.json.values()))
-                self._found = last = ((tasks, query), matching(ids, rows, kind, query))
-            ids = last[1]
-        if wanted:
-            ids = [i for i in ids if ledger.status(i) in wanted]
-        return ids
-
-    def _listed(self, task_id: str) -> bytes:
-        task = self._ledger.tasks.get(task_id)
-        return self._ledger.json[task_id] if task is None else self.render(task)
+        return self._listing.page(statuses, limit, offset, kind, query, line)
 
     def counts(self) -> dict[str, int]:
         return {s.value: self._ledger.counts[s] for s in S}
