@@ -40,7 +40,7 @@ async def test_queue_position_follows_priority_then_submission(make_rig: MakeRig
     b = await rig.engine.add(NewTask(duration=1, name="b", priority=2))
     c = await rig.engine.add(NewTask(duration=1, name="c"))
     assert [rig.engine._ledger.line.position(t.task_id) for t in (b, a, c)] == [1, 2, 3]
-    assert b'"queue_position":2' in rig.engine.render(a)
+    assert b'"queue_position":2' in rig.engine.listing.render(a)
     await rig.close()
 
 

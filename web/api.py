@@ -60,7 +60,9 @@ def engine_of(request: Request) -> TaskEngine:
 
 def task_response(engine: TaskEngine, task: Task, status_code: int = 200) -> Response:
     # The engine keeps each task's JSON ready; sent as it is, FastAPI validates nothing again.
-    return Response(engine.render(task), status_code=status_code, media_type="application/json")
+    return Response(
+        engine.listing.render(task), status_code=status_code, media_type="application/json"
+    )
 
 
 @router.post(
@@ -144,7 +146,7 @@ async def list_tasks(
     ] = "newest",
 ) -> Response:
     engine = engine_of(request)
-    tasks, total = engine.page(
+    tasks, total = engine.listing.page(
         statuses, limit, offset, kind=kind or None, query=search.strip(), line=order == "line"
     )
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
@@ -198,7 +200,7 @@ async def list_kinds(request: Request) -> list[dict]:
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses={**COMMON, **NOT_FOUND})
 async def get_task(task_id: str, request: Request) -> Response:
     engine = engine_of(request)
-    return Response(engine.task_json(task_id), media_type="application/json")
+    return Response(engine.listing.task_json(task_id), media_type="application/json")
 
 
 @router.post("/tasks/{task_id}/pause", response_model=TaskOut, responses=ON_TASK)

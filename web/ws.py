@@ -35,7 +35,7 @@ def snapshot(state: State) -> str:
     setting (the queue's and the notify choice)."""
     engine: TaskEngine = state.engine
     notify: NotifyPrefsBook = state.notify
-    tasks, total = engine.page(limit=SNAPSHOT_TASKS)
+    tasks, total = engine.listing.page(limit=SNAPSHOT_TASKS)
     settings = {**engine.queue.public, **notify.current.public}
     return state.hub.snapshot_message(tasks, settings, total, engine.counts())
 

@@ -100,7 +100,7 @@ class TaskEngine:
         self._allow_programs = allow_programs
         self._progress_interval = progress_interval
         self._ledger = Ledger(writer, self._published, self._undone)
-        self._listing = Listing(self._ledger)
+        self.listing = Listing(self._ledger)  # what lists and single tasks look like
         self._runners = Runners(clock, logs, self.kind, self._is_running, self._ended)
         self._scheduler = Scheduler(
             self._ledger, clock, self._runners, self._change, self._launch, self._move_on
@@ -360,23 +360,6 @@ class TaskEngine:
             raise TaskNotFound(task_id)
         return task
 
-    def task_json(self, task_id: str) -> bytes:
-        return self._listing.task_json(task_id)
-
-    def render(self, task: Task) -> bytes:
-        return self._listing.render(task)
-
-    def page(
-        self,
-        statuses: Iterable[TaskStatus] | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        kind: str | None = None,
-        query: str = "",
-        line: bool = False,
-    ) -> tuple[list[bytes], int]:
-        return self._listing.page(statuses, limit, offset, kind, query, line)
-
     def counts(self) -> dict[str, int]:
         return {s.value: self._ledger.counts[s] for s in S}
 
@@ -423,7 +406,7 @@ class TaskEngine:
     def _published(self, task: Task) -> None:
         """A version is committed: out it goes to every client."""
         task_id = task.task_id
-        self._hub.publish(task_id, self.render(task).decode())
+        self._hub.publish(task_id, self.listing.render(task).decode())
         if task.status is not S.RUNNING:
             self._endings.pop(task_id, None)  # a run's end that lost to a cancel or pause
         if task.status.is_final:
