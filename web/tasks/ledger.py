@@ -90,7 +90,7 @@ class Ledger:
         batch = self._batch()
         task_id = task.task_id
         if task_id not in batch.undo:
-            batch.undo[task_id] = self.tasks.get(task_id)
+            batch.undo[task_id] = None if seq is not None else self.get(task_id)
         self.remember(task, seq)
         rendered = self.json[task_id] if task.status.is_final else None
         if seq is None:
@@ -102,17 +102,10 @@ class Ledger:
             batch.then.append(then)
         return batch
 
-    def delete(self, task_ids: list[str], then: Then) -> _Batch:
-        """Delete these rows; they leave memory in `then`, once the delete is committed
-        (undoing a delete could not put them back in submission order)."""
-        batch = self._batch()
-        for task_id in task_ids:
-            batch.add("delete", (self.order[task_id], task_id))
-        batch.then.append(then)
-        return batch
-
     def save(self, op: Op, undo: Then, then: Then) -> _Batch:
-        """Another kind of change (settings): `undo` puts memory back if it is not stored."""
+        """Another kind of change (settings, deleting rows): `undo` puts memory back if it
+        is not stored; `then` takes it in once it is. Deleted tasks leave memory only in
+        `then`: undoing a delete could not put them back in submission order."""
         batch = self._batch()
         batch.ops.append(op)
         batch.undo_also.append(undo)
