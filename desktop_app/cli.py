@@ -63,6 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $TASK_DASHBOARD_KINDS_FILE)",
     )
 
+    serve.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        help="where tasks that name no executor run (default: as in the settings, else local)",
+    )
+    serve.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="the Dask scheduler of the dask executor: tcp://host:8786, tls://host:8786, "
+        "or local:N to start N local worker processes",
+    )
+    for flag, what in (
+        ("--tls-ca-file", "the CA certificate"),
+        ("--tls-cert", "this client's certificate"),
+        ("--tls-key", "this client's private key"),
+    ):
+        serve.add_argument(flag, type=Path, metavar="PATH", help=f"{what}, for a tls:// scheduler")
+
     info = commands.add_parser("info", help="where the running instance is: URL, port, pid, token")
     info.add_argument("--json", action="store_true", help="print JSON")
 
@@ -103,6 +121,11 @@ def serve(args: argparse.Namespace) -> int:
             port=args.port,
             auth=not args.no_auth,
             max_concurrent=args.max_concurrent,
+            executor=args.executor,
+            scheduler=args.scheduler,
+            tls_ca_file=args.tls_ca_file,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
             **({"kinds_file": args.kinds_file} if args.kinds_file else {}),
         )
     except SettingsError as exc:

@@ -144,6 +144,14 @@ def add_queue_commands(commands: argparse._SubParsersAction) -> None:
         metavar="DURATION",
         help="no notification for tasks that ran for less than this (e.g. 30, 2m)",
     )
+    settings.add_argument(
+        "--executor", choices=["local", "dask"], help="where tasks that name none run"
+    )
+    settings.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|none",
+        help="the dask executor's scheduler (tcp://host:8786, local:N); `none` for no cluster",
+    )
     settings.add_argument("--json", action="store_true", help="print the settings as JSON")
 
 
@@ -165,6 +173,9 @@ def _print_settings(args: argparse.Namespace, settings: dict[str, Any]) -> int:
     if "notify" in settings:  # an older server has no notify setting
         least = f"{settings['notify_min_seconds']:g}"
         print(f"notify:         {settings['notify']} (tasks of {least} s or more)")
+    if "executor" in settings:  # nor executors
+        print(f"executor:       {settings['executor']}")
+        print(f"scheduler:      {settings['scheduler'] or 'none (no cluster)'}")
     return 0
 
 
@@ -204,6 +215,10 @@ def settings(args: argparse.Namespace, client: InstanceClient) -> int:
         changes["notify"] = args.notify
     if args.notify_min is not None:
         changes["notify_min_seconds"] = args.notify_min
+    if args.executor is not None:
+        changes["executor"] = args.executor
+    if args.scheduler is not None:
+        changes["scheduler"] = None if args.scheduler == "none" else args.scheduler
     return _print_settings(args, client.settings(**changes))
 
 

@@ -94,6 +94,8 @@ def contract_object(task: Task, queue_position: int | None = None) -> dict[str, 
         "after": list(task.after),
         "retry_of": task.retry_of,
         "elapsed": task.elapsed,
+        "executor": task.executor,
+        "worker": task.worker,
         "queue_position": queue_position,
     }
 
@@ -135,6 +137,8 @@ tasks = st.builds(
     after=st.lists(st.text(min_size=1), max_size=3).map(tuple),
     retry_of=st.none() | st.text(min_size=1),
     elapsed=st.floats(min_value=0, max_value=1e9),
+    executor=st.sampled_from(["local", "dask"]),
+    worker=st.none() | st.text(min_size=1),
 )
 
 

@@ -159,6 +159,8 @@ def test_notify_settings_are_kept_across_restarts(settings: Settings) -> None:
             "queue_paused": False,
             "notify": "all",
             "notify_min_seconds": 10.0,
+            "executor": "local",
+            "scheduler": None,
         }
         changed = http.put("/settings", json={"notify": "failures", "notify_min_seconds": 90})
         assert changed.json()["notify"] == "failures"
@@ -171,6 +173,8 @@ def test_notify_settings_are_kept_across_restarts(settings: Settings) -> None:
             "queue_paused": False,
             "notify": "failures",
             "notify_min_seconds": 30.0,
+            "executor": "local",
+            "scheduler": None,
         }
 
 

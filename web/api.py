@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from web import __version__
+from web.cluster.executors import Executors
 from web.notify_prefs import NotifyPrefs, NotifyPrefsBook
 from web.schemas import (
     AddTask,
     CancelTask,
+    ExecutorOut,
     Health,
     KindOut,
     LogChunkOut,
@@ -81,6 +83,7 @@ async def add_task(body: AddTask, request: Request) -> Response:
         delay=body.delay,
         run_at=body.run_at.timestamp() if body.run_at else None,
         after=tuple(body.after),
+        executor=body.executor,
     )
     return task_response(engine, await engine.add(spec), 201)
 
@@ -234,9 +237,17 @@ async def reprioritize_task(task_id: str, body: Reprioritize, request: Request) 
     )
 
 
+CLUSTER_KEYS = frozenset({"executor", "scheduler"})
+
+
 def all_settings(request: Request) -> dict:
     notify: NotifyPrefsBook = request.app.state.notify
-    return {**engine_of(request).queue.public, **notify.current.public}
+    executors: Executors = request.app.state.executors
+    return {
+        **engine_of(request).queue.public,
+        **notify.current.public,
+        **executors.current.public,
+    }
 
 
 @router.get("/settings", response_model=SettingsBody, responses=COMMON)
@@ -248,13 +259,21 @@ async def get_settings(request: Request) -> dict:
 async def put_settings(body: SettingsBody, request: Request) -> dict:
     engine = engine_of(request)
     given = body.model_dump(exclude_unset=True)
+    # The cluster first: its choice is checked as it is made, and a refusal must leave
+    # every other setting as it was.
+    cluster = CLUSTER_KEYS & given.keys()
+    if cluster:
+        executors: Executors = request.app.state.executors
+        await executors.change(
+            given.get("executor"), given.get("scheduler"), keep=CLUSTER_KEYS - cluster
+        )
     changes: dict[str, object] = {}
     if "max_concurrent" in given:
         changes["max_concurrent"] = given["max_concurrent"]
     if "queue_paused" in given:
         changes["paused"] = given["queue_paused"]
     notify_given = "notify" in given or "notify_min_seconds" in given
-    if changes or not notify_given:
+    if changes or not (notify_given or cluster):
         await engine.configure(dataclasses.replace(engine.queue, **changes))
     notify: NotifyPrefsBook = request.app.state.notify
     if notify_given:
@@ -266,6 +285,13 @@ async def put_settings(body: SettingsBody, request: Request) -> dict:
             )
         )
     return all_settings(request)
+
+
+@router.get("/executors", response_model=list[ExecutorOut], responses=COMMON)
+async def list_executors(request: Request) -> list[dict]:
+    """Where tasks can run, and the state of the cluster if one is set."""
+    executors: Executors = request.app.state.executors
+    return executors.describe()
 
 
 @router.post("/queue/pause", response_model=QueueSettingsBody, responses=COMMON)

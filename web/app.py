@@ -16,6 +16,7 @@ from starlette.routing import Match
 
 from web import __version__, api, history_api, pages, signin, ws
 from web.clock import Clock, SystemClock
+from web.cluster.executors import Executors, cluster_id
 from web.collector import tune_for_serving
 from web.headers import SecurityHeadersMiddleware
 from web.notices import NoticeSink, NoticeWatcher
@@ -24,7 +25,7 @@ from web.query import OneValueEach
 from web.realtime import Hub
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
-from web.store import StoreError
+from web.store import Store, StoreError
 from web.tasks.engine import TaskEngine, new_task_id
 from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.logs import LogBook
@@ -77,9 +78,15 @@ def create_app(
         )
         app.state.hub = hub
         app.state.engine = engine
+        executors = app.state.executors = Executors(
+            engine, hub, settings, cluster_id(str(settings.db_path.resolve()))
+        )
         try:
+            await executors.start(await writer.call(Store.load_settings))
             await engine.start()  # recovery writes: a locked or full database fails here
-        except StoreError as exc:
+            await executors.store_given()
+        except (StoreError, InvalidTask, Refused) as exc:
+            await executors.close()
             await writer.close()
             _startup_failed(app, exc)
             raise
@@ -102,6 +109,7 @@ def create_app(
                 if watcher is not None:
                     await watcher.stop()  # first: what quitting interrupts is no news to the user
                 await engine.stop()
+                await executors.close()  # after: tasks on a cluster are left running there
             finally:
                 hub.close_all()
                 await writer.close()

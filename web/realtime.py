@@ -196,6 +196,13 @@ class Hub:
         for sub in self._subscribers:
             sub.offer(f"settings:{topic}", message)
 
+    def publish_executors(self, executors: list[dict]) -> None:
+        """The executors' state changed (a cluster connected, lost, gained workers)."""
+        self.seq += 1
+        message = json.dumps({"type": "executors", "seq": self.seq, "executors": executors})
+        for sub in self._subscribers:
+            sub.offer("executors", message)
+
     def snapshot_message(
         self, task_jsons: list[bytes], settings: dict, total: int, counts: dict[str, int]
     ) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -14,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from web.cluster import ADDRESS_HELP, ADDRESS_PATTERN
 from web.notify_prefs import NotifyMode
 from web.tasks.model import TaskStatus
 
@@ -95,6 +97,11 @@ class AddTask(BaseModel):
         json_schema_extra={"pattern": "^[^\\u0000-\\u001f]*$"},  # what _no_control_chars checks
     )
     kind: str = Field("timer", max_length=64, description="The task kind; `timer` by default.")
+    executor: Literal["local", "dask"] | None = Field(
+        None,
+        description="Where it runs: `local` or `dask` (the cluster in the settings); "
+        "by default the settings' `executor`.",
+    )
     priority: Priority = Field(0, description="Higher runs first when slots are scarce.")
     delay: Seconds | None = Field(
         None, ge=0, le=MAX_DELAY, description="Wait this many seconds before queueing."
@@ -229,6 +236,33 @@ class SettingsBody(QueueSettingsBody):
         le=MAX_DURATION,
         description="No notification for tasks that ran for less than this many seconds.",
     )
+    executor: Literal["local", "dask"] = Field(
+        "local", description="Where tasks that name no executor run."
+    )
+    scheduler: str | None = Field(
+        None,
+        max_length=500,
+        json_schema_extra={"pattern": ADDRESS_PATTERN},  # what _an_address checks
+        description="The Dask scheduler of the `dask` executor: tcp://host:8786, "
+        "tls://host:8786 or local:N (N worker processes started by the app); null: none.",
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(ADDRESS_PATTERN, value):
+            raise ValueError(f"scheduler must look like {ADDRESS_HELP}")
+        return value
+
+
+class ExecutorOut(BaseModel):
+    name: str = Field(description="`local` (this machine) or `dask`.")
+    default: bool = Field(description="Tasks that name no executor run here.")
+    address: str | None = Field(None, description="The scheduler's address (dask).")
+    connected: bool | None = Field(None, description="Whether the scheduler answers now.")
+    workers: int | None = Field(None, description="Workers the scheduler has.")
+    threads: int | None = Field(None, description="Threads over all its workers.")
+    error: str | None = Field(None, description="Why it is not connected.")
 
 
 class TaskOut(BaseModel):
@@ -253,6 +287,8 @@ class TaskOut(BaseModel):
         description="Seconds spent running, pauses left out: a finished task's whole run; "
         "while it runs, up to the start of its current run."
     )
+    executor: str = Field(description="Where it runs: `local`, or `dask` (a Dask cluster).")
+    worker: str | None = Field(description="The cluster worker running it, once known.")
     queue_position: int | None = Field(description="1 = next to start; null unless queued.")
 
 

@@ -83,12 +83,27 @@ class Settings:
     # How long a write waits for another process's lock on the database before the change
     # is refused (503); the server keeps answering everything else meanwhile.
     db_busy_timeout: float = 5.0
+    # The executor for tasks that name none, and the Dask scheduler of the `dask` one
+    # (web/cluster/); None: as stored (PUT /settings), else local and no cluster.
+    executor: str | None = None
+    scheduler: str | None = None
+    # For tls:// schedulers: Dask's security files (CA, this client's certificate and key).
+    tls_ca_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # How long a cancel waits for a cluster worker to confirm that the work has stopped.
+    cluster_stop_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.auth and not is_loopback(self.host):
             raise SettingsError(
                 f"refusing to serve on {self.host} without a token: --no-auth is allowed only "
                 "on a loopback address (127.0.0.1, ::1, localhost)"
+            )
+        if not self.auth and (self.scheduler or self.executor not in (None, "local")):
+            raise SettingsError(
+                "refusing a cluster without a token: the dask executor runs code on other "
+                "machines; drop --no-auth"
             )
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise SettingsError("max_concurrent must be at least 1 (or unset for no limit)")

@@ -132,6 +132,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
     CREATE INDEX tasks_created ON tasks(status, created_at, kind);
     """,
+    # Where each task runs (web/cluster/): a task on a cluster outlives the app's run.
+    """
+    ALTER TABLE tasks ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE tasks ADD COLUMN worker TEXT;
+    """,
 )
 
 COLUMNS = (
@@ -151,6 +156,8 @@ COLUMNS = (
     "after",
     "elapsed",
     "retry_of",
+    "executor",
+    "worker",
     "json",
 )
 # Many rows per statement, not executemany: the sqlite3 module lets go of the GIL around
@@ -204,6 +211,8 @@ def _row(task: Task, rendered: bytes | None = None) -> tuple:
         json.dumps(task.after) if task.after else "[]",
         task.elapsed,
         task.retry_of,
+        task.executor,
+        task.worker,
         rendered,
     )
 
@@ -226,6 +235,8 @@ def _task(row: sqlite3.Row) -> Task:
         after=tuple(json.loads(row["after"])),
         elapsed=row["elapsed"],
         retry_of=row["retry_of"],
+        executor=row["executor"],
+        worker=row["worker"],
     )
 
 

@@ -133,7 +133,8 @@ def test_settings_show_and_change_the_limit(running: Hosted, capsys) -> None:
     assert run(capsys, "settings")[:2] == (
         0,
         "max_concurrent: none (no limit)\nqueue_paused:   no\n"
-        "notify:         all (tasks of 10 s or more)\n",
+        "notify:         all (tasks of 10 s or more)\n"
+        "executor:       local\nscheduler:      none (no cluster)\n",
     )
     assert run(capsys, "settings", "--max-concurrent", "3")[1].startswith("max_concurrent: 3\n")
     code, out, _ = run(capsys, "settings", "--json")
@@ -142,6 +143,8 @@ def test_settings_show_and_change_the_limit(running: Hosted, capsys) -> None:
         "queue_paused": False,
         "notify": "all",
         "notify_min_seconds": 10.0,
+        "executor": "local",
+        "scheduler": None,
     }
     assert run(capsys, "settings", "--max-concurrent", "none")[1].startswith("max_concurrent: none")
 
@@ -154,12 +157,23 @@ def test_settings_show_and_change_the_limit(running: Hosted, capsys) -> None:
 
 def test_settings_change_the_notifications(running: Hosted, capsys) -> None:
     code, out, _ = run(capsys, "settings", "--notify", "failures", "--notify-min", "2m")
-    assert (code, out.splitlines()[-1]) == (0, "notify:         failures (tasks of 120 s or more)")
+    assert (code, out.splitlines()[2]) == (0, "notify:         failures (tasks of 120 s or more)")
     code, _, err = run(capsys, "settings", "--notify-min", "-1")
     assert code == 1 and err.startswith("task-dashboard: notify_min_seconds:")
     with pytest.raises(SystemExit) as usage:
         run(capsys, "settings", "--notify", "sometimes")
     assert usage.value.code == 2
+
+
+def test_settings_refuse_a_scheduler_that_is_no_address(running: Hosted, capsys) -> None:
+    code, _, err = run(capsys, "settings", "--scheduler", "my-cluster")
+    assert code == 1 and "tcp://host:8786" in err
+    code, _, err = run(capsys, "settings", "--executor", "dask")
+    assert code == 1 and "needs a scheduler address" in err
+    assert run(capsys, "settings")[1].splitlines()[-2:] == [
+        "executor:       local",
+        "scheduler:      none (no cluster)",
+    ]
 
 
 def test_durations_read_like_the_dashboards() -> None:

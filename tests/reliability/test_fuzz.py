@@ -53,10 +53,23 @@ def map_case(_context: schemathesis.HookContext, case: schemathesis.Case) -> sch
     which a schema cannot list: valid requests use the timer and no dependencies."""
     if case.operation.label == "GET /stats":
         return _one_stats_window(case)
+    if case.operation.label == "PUT /settings" and isinstance(case.body, dict):
+        # Never a cluster: the fuzzer would have the server connect to made-up hosts or
+        # start up to 64 worker processes (tests/cluster/ test that on purpose). An invalid
+        # request stays invalid (a value refused whatever else the body holds).
+        positive = case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE
+        for key, refused in (("executor", "nowhere"), ("scheduler", "no address")):
+            if key in case.body:
+                if positive:
+                    del case.body[key]
+                else:
+                    case.body[key] = refused
+        return case
     if case.operation.label != "POST /tasks/add" or not isinstance(case.body, dict):
         return case
     body = case.body
     if case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE:
+        body.pop("executor", None)  # this server has no cluster: "dask" is refused (422)
         if body.get("kind", "timer") != "timer":
             for key in set(body) - TIMER_FIELDS:
                 del body[key]  # the other kind's parameters

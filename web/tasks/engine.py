@@ -36,7 +36,7 @@ from web.tasks.ledger import Ledger, Then
 from web.tasks.listing import Listing
 from web.tasks.logs import LogBook
 from web.tasks.model import Task, TaskConflict, TaskStatus, transition
-from web.tasks.running import Runners
+from web.tasks.running import Executor, LocalExecutor, Runners
 from web.tasks.scheduling import QueueSettings, Scheduler
 from web.writer import Writer
 
@@ -67,6 +67,7 @@ class NewTask:
     run_at: float | None = None
     after: tuple[str, ...] = ()
     retry_of: str | None = None
+    executor: str | None = None  # None: the settings' default
 
 
 def new_task_id() -> str:
@@ -86,6 +87,8 @@ class TaskEngine:
         max_concurrent: int | None = None,
         progress_interval: float = 0.25,
         allow_programs: bool = True,
+        executors: dict[str, Executor] | None = None,
+        default_executor: str = "local",
     ) -> None:
         self._writer = writer
         self._hub = hub
@@ -101,7 +104,15 @@ class TaskEngine:
         self._progress_interval = progress_interval
         self._ledger = Ledger(writer, self._published, self._undone)
         self.listing = Listing(self._ledger)  # what lists and single tasks look like
-        self._runners = Runners(clock, logs, self.kind, self._is_running, self._ended)
+        self._runners = Runners(
+            clock,
+            logs,
+            self.kind,
+            self._is_running,
+            self._ended,
+            {"local": LocalExecutor(), **(executors or {})},
+        )
+        self.default_executor = default_executor
         self._scheduler = Scheduler(
             self._ledger, clock, self._runners, self._change, self._launch, self._move_on
         )
@@ -144,7 +155,15 @@ class TaskEngine:
             self._save_queue(dataclasses.replace(self.queue, max_concurrent=self._initial_limit))
         now = self._clock.now()
         for task in self._with_status(S.RUNNING):
-            self._change(transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR))
+            if task.executor == "local":
+                self._change(
+                    transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
+                )
+            elif task.executor in self._runners.executors:
+                self._runners.launch(task, reattach=True)  # it may still run on the cluster
+            else:
+                error = f"the app restarted without the {task.executor} executor it ran on"
+                self._change(transition(task, S.INTERRUPTED, finished_at=now, error=error))
         self._move_on(*(t.task_id for t in self._with_status(S.SCHEDULED)))
         try:
             await self.settled()  # a locked or full database fails the start here
@@ -163,9 +182,10 @@ class TaskEngine:
             self.flush_progress()
             now = self._clock.now()
             for task in self._with_status(S.RUNNING):
-                self._change(
-                    transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
-                )
+                if task.executor == "local":  # a cluster's work goes on; start() reattaches
+                    self._change(
+                        transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
+                    )
             await self.settled()
         finally:
             # Even when the database cannot take that last write (a full disk), every runner
@@ -195,6 +215,7 @@ class TaskEngine:
                 f"{kind.name} tasks run programs, so they are refused while the server runs "
                 "without a token (--no-auth); restart it with the token on"
             )
+        executor = self._executor(spec.executor or self.default_executor)
         raw = spec.params if spec.duration is None else {**spec.params, "duration": spec.duration}
         try:
             params = kind.validate(raw).model_dump(mode="json", exclude_none=True)
@@ -224,6 +245,7 @@ class TaskEngine:
             started_at=now if status is S.RUNNING else None,
             after=after,
             retry_of=spec.retry_of,
+            executor=executor,
         )
         launch = functools.partial(self._launch, task) if status is S.RUNNING else None
         self._ledger.put(task, next(self._submitted), launch)
@@ -234,13 +256,10 @@ class TaskEngine:
         return ledger.get(task.task_id) or task
 
     async def cancel(self, task_id: str) -> Task:
-        """Answers once the cancel is stored; the runner unwinds afterwards."""
-        task = self.get(task_id)
-        cancelled = transition(
-            task, S.CANCELLED, finished_at=self._clock.now(), elapsed=self._runners.elapsed(task)
-        )
-        self._change(cancelled, then=functools.partial(self._runners.end, task_id))
-        self._move_on()
+        """Answers once the cancel is stored; local work unwinds afterwards, work on a
+        cluster has stopped before (or the error says that its worker did not answer)."""
+        task, error = await self._stop_work(task_id)
+        cancelled = self._cancel(task, error)
         await self.settled()
         return cancelled
 
@@ -249,14 +268,38 @@ class TaskEngine:
         task = self.get(task_id)
         if task.status is S.RUNNING and not self.kind(task.kind).resumable:
             raise TaskConflict(f"tasks of kind {task.kind!r} cannot be paused")
+        task, error = await self._stop_work(task_id)
+        if error is not None:  # its work may go on: it cannot be resumed later
+            cancelled = self._cancel(task, error)
+            await self.settled()
+            return cancelled
         progress = self._runners.progress.get(task_id, task.progress)
-        paused = transition(task, S.PAUSED, elapsed=self._runners.elapsed(task))
-        self._change(
-            paused.with_progress(progress), then=functools.partial(self._runners.end, task_id)
-        )
+        paused = transition(task, S.PAUSED, elapsed=self._runners.elapsed(task), progress=progress)
+        self._change(paused, then=functools.partial(self._runners.end, paused))
         self._move_on()
         await self.settled()
         return self.get(task_id)
+
+    async def _stop_work(self, task_id: str) -> tuple[Task, str | None]:
+        """The task as it is once its work has stopped (a cluster's worker confirmed, or
+        did not answer: then the error to record); it may have ended meanwhile."""
+        task = self.get(task_id)
+        if task.status is not S.RUNNING:
+            return task, None
+        error = await self._runners.stop(task)
+        return self.get(task_id), error
+
+    def _cancel(self, task: Task, error: str | None) -> Task:
+        cancelled = transition(
+            task,
+            S.CANCELLED,
+            finished_at=self._clock.now(),
+            elapsed=self._runners.elapsed(task),
+            error=error,
+        )
+        self._change(cancelled, then=functools.partial(self._runners.end, cancelled))
+        self._move_on()
+        return cancelled
 
     async def resume(self, task_id: str) -> Task:
         """Back in line; it continues where it stopped when a slot is free."""
@@ -283,6 +326,7 @@ class TaskEngine:
                 name=old.name,
                 priority=old.priority,
                 retry_of=old.task_id,
+                executor=old.executor if old.executor in self._runners.executors else None,
             )
         )
 
@@ -449,6 +493,35 @@ class TaskEngine:
         if not self._scheduler.stopping:  # stop() is recording it as interrupted
             self._runners.launch(task)
 
+    def _executor(self, name: str) -> str:
+        if name != "local" and not self._allow_programs:
+            raise Refused(
+                f"tasks on the {name} executor run code on other machines, so they are refused "
+                "while the server runs without a token (--no-auth); restart it with the token on"
+            )
+        if name not in self._runners.executors:
+            known = ", ".join(sorted(self._runners.executors))
+            raise InvalidTask(
+                f"unknown executor {name!r}; this server has: {known} (set a scheduler first)"
+            )
+        return name
+
+    def set_executor(self, name: str, executor: Executor | None) -> None:
+        """Add (or with None, remove) an executor: tasks added from now on may name it."""
+        if executor is None:
+            self._runners.executors.pop(name, None)
+        else:
+            self._runners.executors[name] = executor
+
+    def all_running(self) -> list[Task]:
+        return self._with_status(S.RUNNING)
+
+    def on_worker(self, task_id: str, worker: str) -> None:
+        """A cluster task's worker is known (or it moved to another one)."""
+        task = self._ledger.tasks.get(task_id)
+        if task is not None and task.status is S.RUNNING and task.worker != worker:
+            self._change(dataclasses.replace(task, worker=worker))
+
     def _is_running(self, task_id: str) -> bool:
         task = self._ledger.tasks.get(task_id)
         return task is not None and task.status is S.RUNNING
@@ -462,9 +535,8 @@ class TaskEngine:
         task = self._ledger.tasks.get(task_id)
         if task is None or task.status is not S.RUNNING:
             return  # cancelled or paused meanwhile: that answer stands once stored
-        self._change(
-            transition(task, status, **changes), then=functools.partial(self._runners.end, task_id)
-        )
+        ended = transition(task, status, **changes)
+        self._change(ended, then=functools.partial(self._runners.end, ended))
         self._move_on()  # its slot is free
 
     # -- progress --------------------------------------------------------------------------

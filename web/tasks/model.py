@@ -126,6 +126,10 @@ class Task:
     # Seconds spent running before the current run (pausing keeps it; resuming adds to it).
     elapsed: float = 0.0
     retry_of: str | None = None
+    # Where it runs: "local" (this process) or a cluster executor; and, once known there,
+    # the worker running it.
+    executor: str = "local"
+    worker: str | None = None
 
     def with_progress(self, progress: float) -> Task:
         """`progress` is a fraction 0..1 (the engine clamps what kinds report)."""
@@ -155,6 +159,7 @@ class Task:
             f'"finished_at":{_time(self.finished_at)},"error":{_optional(self.error, text)},'
             f'"params":{value(self.params)},"after":[{",".join(map(text, self.after))}],'
             f'"retry_of":{_optional(self.retry_of, text)},"elapsed":{self.elapsed!r},'
+            f'"executor":{text(self.executor)},"worker":{_optional(self.worker, text)},'
             f'"queue_position":{"null" if queue_position is None else int(queue_position)}}}'
         )
 
@@ -180,6 +185,9 @@ def finished_task(rendered: bytes) -> Task:
         after=tuple(data["after"]),
         elapsed=data["elapsed"],
         retry_of=data["retry_of"],
+        # Not in the JSON of tasks that finished before there were executors.
+        executor=data.get("executor", "local"),
+        worker=data.get("worker"),
     )
 
 

@@ -2,6 +2,11 @@
 
 Each is owned here until it is done, and stop_all() cancels and awaits every one. A run's
 outcome goes to `on_end`; progress is only noted here, and the engine takes it in batches.
+
+Where a task's work happens is its executor's business: `local` runs the kind in this
+process; another executor (web/cluster/executor.py) runs it elsewhere and reports through
+the same context. Stopping local work is immediate (its runner is cancelled); remote work
+is asked to stop, and the engine records the stop once the executor has an answer.
 """
 
 from __future__ import annotations
@@ -9,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from web.clock import Clock
 from web.tasks.kinds import Kind, TaskContext
@@ -22,6 +27,49 @@ S = TaskStatus
 OnEnd = Callable[[str, TaskStatus, dict[str, Any]], None]
 
 
+class Ended(Exception):
+    """A run that ended otherwise than by its kind's own doing (e.g. its worker was lost)."""
+
+    def __init__(self, status: TaskStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Stopped(Exception):
+    """The work stopped because it was asked to: whoever asked records the task's end."""
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, task: Task, kind: Kind, ctx: TaskContext, reattach: bool) -> Awaitable[None]:
+        """The task's work: returns when it completed; raises what it failed with, Ended
+        or Stopped. `reattach`: the work was started by an earlier run of the app."""
+
+    async def stop(self, task_id: str) -> str | None:
+        """Stop the task's work; None when it has stopped (or stops with its runner),
+        else the error the task ends with."""
+
+    def forget(self, task_id: str) -> None:
+        """The task's end is recorded: let go of whatever still holds its work."""
+
+
+class LocalExecutor:
+    """Runs the kind in this process."""
+
+    name = "local"
+
+    def run(self, task: Task, kind: Kind, ctx: TaskContext, reattach: bool) -> Awaitable[None]:
+        # The kind's own awaitable, not a coroutine around it (Kind.run says why).
+        return kind.run(task.params, ctx)
+
+    async def stop(self, task_id: str) -> str | None:
+        return None  # cancelling its runner stops it
+
+    def forget(self, task_id: str) -> None:
+        pass
+
+
 class Runners:
     def __init__(
         self,
@@ -30,12 +78,14 @@ class Runners:
         kind: Callable[[str], Kind],
         is_running: Callable[[str], bool],
         on_end: OnEnd,
+        executors: dict[str, Executor],
     ) -> None:
         self._clock = clock
         self._logs = logs
         self._kind = kind
         self._is_running = is_running
         self._on_end = on_end
+        self.executors = executors
         self.runs: dict[str, asyncio.Task[None]] = {}
         self._waits: dict[str, asyncio.Task[None]] = {}
         self._run_started: dict[str, float] = {}  # monotonic start of the current run
@@ -44,9 +94,10 @@ class Runners:
         # task is one more object per task for the garbage collector to walk (bench/).
         self._report, self._log_write = self._report_progress, self._write_log
 
-    def launch(self, task: Task) -> None:
+    def launch(self, task: Task, reattach: bool = False) -> None:
+        """Run the task; `reattach`: wait for work an earlier run of the app started."""
         self._run_started[task.task_id] = self._clock.monotonic()
-        self._own(self.runs, task.task_id, self._run(task), f"task-{task.task_id}")
+        self._own(self.runs, task.task_id, self._run(task, reattach), f"task-{task.task_id}")
 
     def wait_for_start(self, task_id: str, run_at: float, then: Callable[[str], None]) -> None:
         """Call `then(task_id)` at `run_at`, unless a wait for it is already under way."""
@@ -58,8 +109,16 @@ class Runners:
         started = self._run_started.get(task.task_id)
         return task.elapsed + (0.0 if started is None else self._clock.monotonic() - started)
 
-    def end(self, task_id: str) -> None:
+    async def stop(self, task: Task) -> str | None:
+        """Before a running task is recorded as stopped: its executor's answer (see there)."""
+        if task.task_id not in self.runs:
+            return None
+        return await self.executors[task.executor].stop(task.task_id)
+
+    def end(self, task: Task) -> None:
         """Stop whatever runs or waits for this task (it unwinds in the background)."""
+        task_id = task.task_id
+        self.executors[task.executor].forget(task_id)
         self.progress.pop(task_id, None)
         self._run_started.pop(task_id, None)
         for owned in (self.runs, self._waits):
@@ -75,7 +134,7 @@ class Runners:
 
     # -- inside a run ----------------------------------------------------------------------
 
-    async def _run(self, task: Task) -> None:
+    async def _run(self, task: Task, reattach: bool) -> None:
         ctx = TaskContext(
             task.task_id,
             self._clock,
@@ -84,9 +143,13 @@ class Runners:
             elapsed=task.elapsed,
         )
         try:
-            await self._kind(task.kind).run(task.params, ctx)
+            await self.executors[task.executor].run(task, self._kind(task.kind), ctx, reattach)
         except asyncio.CancelledError:
             raise  # cancel(), pause() or stop() has already recorded what happened
+        except Stopped:
+            pass  # the same, once the executor had the work stopped
+        except Ended as end:
+            self._ended(task, end.status, error=str(end))
         except Exception as exc:
             log.exception("task %s failed", task.task_id)
             # A kind's message may hold anything, even text UTF-8 cannot carry.

@@ -105,7 +105,7 @@ class Scheduler:
                     error=f"dependency {dep_id} {why}",
                 )
                 # Its start-time wait, if any, ends with it.
-                self._change(failed, functools.partial(self._runners.end, task.task_id))
+                self._change(failed, functools.partial(self._runners.end, failed))
                 return
         if task.run_at is not None and self._starts_later(task.run_at):
             self._runners.wait_for_start(task.task_id, task.run_at, self._time_came)

@@ -1,0 +1,175 @@
+"""Tasks on a real Dask cluster (tests/cluster/conftest.py), driven through the real API of
+a real server: progress and logs come back live, cancel ends the remote work, and every
+fault (a worker killed, the scheduler killed, the app restarted) ends in a clear state."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from websockets.sync.client import connect
+
+from tests.cluster.conftest import DaskCluster, connected
+from tests.conftest import LiveServer
+from tests.test_command import TREE, all_gone, log_text, pids_when_ready
+from tests.waiting import task_in, until
+
+
+def add(http: httpx.Client, **body: object) -> dict:
+    response = http.post("/tasks/add", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def worker_pid(http: httpx.Client, task_id: str) -> int:
+    def pid() -> int | None:
+        found = re.search(r"running in pid (\d+)", log_text(http, task_id))
+        return int(found[1]) if found else None
+
+    return until(pid, 30, "the kind to say where it runs")
+
+
+def test_a_command_runs_on_a_worker_with_progress_and_logs_live(
+    live_server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    connected(live_server)
+    gate = tmp_path / "go"
+    script = f'echo "half way 50%"; while [ ! -e {gate} ]; do sleep 0.02; done; echo finished'
+    with connect(live_server.ws_url, additional_headers=live_server.headers) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+        task = add(http, kind="command", command=script, shell=True)
+        assert task["executor"] == "dask"
+        ws.send(json.dumps({"type": "follow", "task_id": task["task_id"]}))
+        seen: dict = {}
+        logged = ""
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not (
+            "half way" in logged and seen.get("progress") == 0.5 and seen.get("worker")
+        ):
+            message = json.loads(ws.recv(timeout=max(0.1, end - time.monotonic())))
+            if message["type"] == "log" and message["task_id"] == task["task_id"]:
+                logged += message["text"]
+            elif message["type"] == "task" and message["task"]["task_id"] == task["task_id"]:
+                seen = message["task"]
+        assert "half way 50%" in logged
+        assert seen["progress"] == 0.5 and seen["status"] == "running"
+        assert seen["worker"].startswith("tcp://127.0.0.1:")
+        gate.touch()
+        while seen["status"] == "running":
+            message = json.loads(ws.recv(timeout=30))
+            if message["type"] == "log" and message["task_id"] == task["task_id"]:
+                logged += message["text"]
+            elif message["type"] == "task" and message["task"]["task_id"] == task["task_id"]:
+                seen = message["task"]
+    assert seen["status"] == "completed", seen["error"]
+    assert seen["progress"] == 1.0
+    assert logged.endswith("finished\n")  # every line was in before the end was told
+    assert log_text(http, task["task_id"]) == logged
+
+
+def test_a_user_kind_is_shipped_to_a_worker(
+    live_server: LiveServer, http: httpx.Client, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    connected(live_server)
+    gate = tmp_path / "go"
+    task = add(http, kind="gated", gate=str(gate))
+    pid = worker_pid(http, task["task_id"])
+    assert pid != os.getpid()
+    cluster.worker_with_pid(pid)  # one of the worker processes, not the app
+    assert task_in(http, task["task_id"], "running")["worker"]
+    gate.touch()
+    done = task_in(http, task["task_id"], "completed", deadline=30)
+    assert log_text(http, task["task_id"]).endswith("through the gate\n")
+    assert done["progress"] == 1.0
+
+
+def test_cancel_ends_the_remote_process_tree_before_it_answers(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    connected(live_server)
+    task = add(http, kind="command", command=TREE, shell=True)
+    pids = pids_when_ready(http, task["task_id"])
+    cancelled = http.post("/tasks/cancel", json={"task_id": task["task_id"]}, timeout=30).json()
+    assert (cancelled["status"], cancelled["error"]) == ("cancelled", None)
+    assert all_gone(pids), "the worker confirmed the stop: its processes are gone"
+
+
+def test_a_sync_kind_sees_its_cancel_flag_on_the_worker(
+    live_server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    connected(live_server)
+    task = add(http, kind="gated", gate=str(tmp_path / "never"))
+    worker_pid(http, task["task_id"])
+    cancelled = http.post("/tasks/cancel", json={"task_id": task["task_id"]}, timeout=30).json()
+    assert (cancelled["status"], cancelled["error"]) == ("cancelled", None)
+
+
+def test_a_worker_killed_mid_task_fails_it_as_worker_lost(
+    live_server: LiveServer, http: httpx.Client, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    connected(live_server)
+    task = add(http, kind="gated", gate=str(tmp_path / "never"))
+    cluster.worker_with_pid(worker_pid(http, task["task_id"])).send_signal(signal.SIGKILL)
+    failed = task_in(http, task["task_id"], "failed", deadline=30)
+    assert failed["error"].startswith("worker lost:")
+    assert "allowed-failures" in failed["error"]
+
+
+def test_the_scheduler_killed_interrupts_its_tasks_and_the_app_goes_on(
+    live_server: LiveServer, http: httpx.Client, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    connected(live_server)
+    task = add(http, kind="gated", gate=str(tmp_path / "never"))
+    worker_pid(http, task["task_id"])
+    port = int(cluster.address.rsplit(":", 1)[1])
+    cluster.kill_scheduler()
+    interrupted = task_in(http, task["task_id"], "interrupted", deadline=30)
+    assert "lost the connection to the Dask scheduler" in interrupted["error"]
+    dask = until(
+        lambda: (
+            next(e for e in http.get("/executors").json() if e["name"] == "dask")
+            if not connected_now(http)
+            else None
+        ),
+        30,
+        "the executor to say it is disconnected",
+    )
+    assert dask["error"]
+    # Local tasks go on, and adds to the absent cluster fail at once with the reason.
+    local = add(http, kind="timer", duration=0.05, executor="local")
+    assert task_in(http, local["task_id"], "completed")["executor"] == "local"
+    orphan = add(http, kind="timer", duration=0.05)
+    failed = task_in(http, orphan["task_id"], "failed")
+    assert "could not reach the Dask scheduler" in failed["error"]
+    # The scheduler comes back on its address: the app reconnects by itself.
+    cluster.start_scheduler(port)
+    until(lambda: connected_now(http), 30, "the app to reconnect")
+
+
+def connected_now(http: httpx.Client) -> bool:
+    return any(e["name"] == "dask" and e["connected"] for e in http.get("/executors").json())
+
+
+def test_a_restarted_app_reattaches_to_tasks_still_running(
+    live_server: LiveServer, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    connected(live_server)
+    gates = [tmp_path / "first", tmp_path / "second"]
+    with live_server.client() as http:
+        tasks = [add(http, kind="gated", gate=str(gate)) for gate in gates]
+        for task in tasks:
+            worker_pid(http, task["task_id"])
+    live_server.stop()
+    gates[0].touch()  # this one ends while the app is away
+    live_server.start()
+    with live_server.client() as http:
+        first = task_in(http, tasks[0]["task_id"], "completed", deadline=30)
+        assert first["worker"] == tasks[0].get("worker") or first["worker"]
+        assert task_in(http, tasks[1]["task_id"], "running")["status"] == "running"
+        gates[1].touch()
+        task_in(http, tasks[1]["task_id"], "completed", deadline=30)

@@ -1,0 +1,168 @@
+"""Which executors this server has, which one a task gets by default, and the one way to
+change them: `serve --executor/--scheduler`, PUT /settings or the settings panel.
+
+The choice lives in the store's settings table (`executor`, `scheduler`) like the queue's;
+options given at start-up win over what is stored and are stored. The `dask` executor
+exists while a scheduler address is set. Every client hears a change of the cluster's
+state (connected, workers, threads) as an `executors` message, and GET /executors says
+the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from web.cluster import ADDRESS_HELP, ADDRESS_PATTERN
+from web.realtime import Hub
+from web.settings import Settings
+from web.tasks.engine import TaskEngine
+from web.tasks.errors import InvalidTask, Refused
+from web.tasks.model import TaskConflict
+
+log = logging.getLogger(__name__)
+
+ADDRESS = re.compile(ADDRESS_PATTERN)
+EXECUTORS = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class ClusterChoice:
+    executor: str = "local"  # for tasks that name none
+    scheduler: str | None = None  # the dask executor's scheduler; None: no dask executor
+
+    @property
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check(choice: ClusterChoice, auth: bool) -> None:
+    """InvalidTask (422) or Refused (403) with what to fix; nothing if it can work."""
+    if choice.executor not in EXECUTORS:
+        raise InvalidTask(f"executor must be one of: {', '.join(EXECUTORS)}")
+    if choice.scheduler is not None and not ADDRESS.match(choice.scheduler):
+        raise InvalidTask(f"scheduler must look like {ADDRESS_HELP}")
+    if choice.executor == "dask" and choice.scheduler is None:
+        raise InvalidTask("the dask executor needs a scheduler address: " + ADDRESS_HELP)
+    if choice.scheduler is not None and not auth:
+        raise Refused(
+            "a cluster runs code on other machines, so it is refused while the server runs "
+            "without a token (--no-auth); restart it with the token on"
+        )
+
+
+class Executors:
+    """The cluster choice in force and the dask executor it made, if any."""
+
+    def __init__(self, engine: TaskEngine, hub: Hub, settings: Settings, app_id: str) -> None:
+        self._engine = engine
+        self._hub = hub
+        self._settings = settings
+        self._app_id = app_id
+        self.current = ClusterChoice()
+        self._dask: Any = None  # a DaskExecutor (imported only when there is a cluster)
+
+    async def start(self, stored: dict[str, object]) -> None:
+        """Before the engine starts (it reattaches to tasks on the cluster): take the stored
+        choice, with start-up options over it. A choice that cannot work stops the start-up
+        (InvalidTask/Refused say why)."""
+        given = self._settings
+        choice = ClusterChoice(
+            executor=given.executor or str(stored.get("executor") or "local"),
+            scheduler=given.scheduler or _text_or_none(stored.get("scheduler")),
+        )
+        check(choice, given.auth)
+        await self._take(choice)
+
+    async def store_given(self) -> None:
+        """Once the engine runs: start-up options are stored, as if set in the panel."""
+        if self._settings.executor or self._settings.scheduler:
+            await self._engine.save_settings(self.current.public, then=_nothing)
+
+    async def change(self, executor: str | None, scheduler: str | None, keep: set[str]) -> None:
+        """PUT /settings: `keep` names what was left out (it stays as it is)."""
+        now = self.current
+        choice = ClusterChoice(
+            executor=now.executor if "executor" in keep else (executor or "local"),
+            scheduler=now.scheduler if "scheduler" in keep else scheduler,
+        )
+        check(choice, self._settings.auth)
+        if choice.scheduler != now.scheduler:
+            on_cluster = [t.task_id for t in self._engine.all_running() if t.executor == "dask"]
+            if on_cluster:
+                raise TaskConflict(
+                    f"{len(on_cluster)} task(s) run on the cluster at {now.scheduler}; "
+                    "cancel them or let them end before changing the scheduler"
+                )
+        await self._engine.save_settings(choice.public, then=_nothing)
+        await self._take(choice)
+        self._hub.publish_settings(choice.public, topic="executors")
+
+    def describe(self) -> list[dict[str, Any]]:
+        """GET /executors: each executor and, for a cluster, its state."""
+        local = {"name": "local", "default": self.current.executor == "local"}
+        if self._dask is None:
+            return [local]
+        info = self._dask.info
+        return [
+            local,
+            {
+                "name": "dask",
+                "default": self.current.executor == "dask",
+                "address": info.address,
+                "connected": info.connected,
+                "workers": info.workers,
+                "threads": info.threads,
+                "error": info.error,
+            },
+        ]
+
+    async def close(self) -> None:
+        if self._dask is not None:
+            await self._dask.close()
+            self._dask = None
+
+    async def _take(self, choice: ClusterChoice) -> None:
+        if choice.scheduler != self.current.scheduler or (
+            choice.scheduler is not None and self._dask is None
+        ):
+            await self.close()
+            self._engine.set_executor("dask", None)
+            if choice.scheduler is not None:
+                self._dask = self._make_dask(choice.scheduler)
+                await self._dask.start()
+                self._engine.set_executor("dask", self._dask)
+        self._engine.default_executor = choice.executor
+        self.current = choice
+
+    def _make_dask(self, address: str) -> Any:
+        from web.cluster.executor import DaskExecutor, security  # distributed is heavy: on use
+
+        given = self._settings
+        return DaskExecutor(
+            address,
+            app_id=self._app_id,
+            on_worker=self._engine.on_worker,
+            on_info=self._told,
+            security=security(given.tls_ca_file, given.tls_cert, given.tls_key),
+            stop_timeout=given.cluster_stop_timeout,
+        )
+
+    def _told(self, _info: object) -> None:
+        self._hub.publish_executors(self.describe())
+
+
+def cluster_id(database: str) -> str:
+    """A stable id for this app's data: its tasks' keys and event topic on a shared cluster."""
+    return hashlib.sha256(database.encode()).hexdigest()[:12]
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _nothing() -> None:
+    pass
