@@ -42,3 +42,16 @@ def test_quick_bench_runs_and_prints_every_figure(tmp_path: Path) -> None:
 def test_bench_dashboards_ask_for_what_the_page_asks_for() -> None:
     live_js = (ROOT / "web" / "static" / "js" / "live.js").read_text()
     assert re.search(r"const BATCH_MS = (\d+);", live_js)[1] == str(DASHBOARD_BATCH_MS)  # type: ignore[index]
+
+
+def test_the_cluster_bench_runs_against_a_real_cluster() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", "--tasks", "5", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard; it takes about 5 s
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for label in ("tasks/s, added at once", "add to completed, median", "add to completed, p90"):
+        assert label in run.stdout

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from websockets.sync.client import connect
 
 from tests.cluster.conftest import DaskCluster, connected
@@ -173,3 +174,64 @@ def test_a_restarted_app_reattaches_to_tasks_still_running(
         assert task_in(http, tasks[1]["task_id"], "running")["status"] == "running"
         gates[1].touch()
         task_in(http, tasks[1]["task_id"], "completed", deadline=30)
+
+
+@pytest.mark.parametrize("allowed_failures", [1])
+def test_dask_runs_it_again_when_its_worker_dies_as_allowed(
+    live_server: LiveServer, http: httpx.Client, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    connected(live_server)
+    gate = tmp_path / "go"
+    task = add(http, kind="gated", gate=str(gate))
+    first = worker_pid(http, task["task_id"])
+    was = task_in(http, task["task_id"], "running")["worker"]
+    cluster.worker_with_pid(first).send_signal(signal.SIGKILL)
+
+    def moved() -> dict | None:
+        now = http.get(f"/tasks/{task['task_id']}").json()
+        return now if now["worker"] not in (None, was) else None
+
+    assert until(moved, 30, "the task to run on the other worker")["status"] == "running"
+    log = until(lambda: "Dask runs the task again" in log_text(http, task["task_id"]), 30)
+    assert log
+    gate.touch()
+    assert task_in(http, task["task_id"], "completed", deadline=30)["error"] is None
+
+
+def test_pause_waits_for_the_worker_and_resume_runs_it_again(
+    live_server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    connected(live_server)
+    gate = tmp_path / "go"
+    task = add(http, kind="gated", gate=str(gate))
+    worker_pid(http, task["task_id"])
+    paused = http.post(f"/tasks/{task['task_id']}/pause", timeout=30).json()
+    assert (paused["status"], paused["progress"]) == ("paused", 0.5)
+    http.post(f"/tasks/{task['task_id']}/resume").raise_for_status()
+    until(lambda: log_text(http, task["task_id"]).count("running in pid") == 2, 30, "a rerun")
+    gate.touch()
+    task_in(http, task["task_id"], "completed", deadline=30)
+
+
+def test_a_task_cancelled_before_a_worker_took_it_never_starts(
+    live_server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    connected(live_server)
+    gate = tmp_path / "go"
+    busy = [add(http, kind="gated", gate=str(gate)) for _ in range(4)]  # every thread
+    for task in busy:
+        worker_pid(http, task["task_id"])
+    waiting = add(http, kind="gated", gate=str(gate))
+    assert task_in(http, waiting["task_id"], "running")["worker"] is None
+    cancelled = http.post("/tasks/cancel", json={"task_id": waiting["task_id"]}, timeout=30)
+    assert (cancelled.json()["status"], cancelled.json()["error"]) == ("cancelled", None)
+    gate.touch()
+    for task in busy:
+        task_in(http, task["task_id"], "completed", deadline=30)
+    assert "running in pid" not in log_text(http, waiting["task_id"])
+
+
+def test_a_folder_is_checked_on_the_worker_that_runs_it(http: httpx.Client) -> None:
+    task = add(http, kind="command", command=["pwd"], cwd="/no/such/folder/anywhere")
+    failed = task_in(http, task["task_id"], "failed", deadline=30)
+    assert "no such folder: /no/such/folder/anywhere" in failed["error"]

@@ -71,8 +71,10 @@ class CommandParams(BaseModel):
 
     @field_validator("cwd")
     @classmethod
-    def _existing_folder(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_dir():
+    def _existing_folder(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Checked where it runs: a cluster's worker checks its own folders when it starts.
+        here = (info.context or {}).get("executor", "local") == "local"
+        if value is not None and here and not Path(value).is_dir():
             raise ValueError(f"no such folder: {value}")
         return value
 

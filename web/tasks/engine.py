@@ -218,7 +218,7 @@ class TaskEngine:
         executor = self._executor(spec.executor or self.default_executor)
         raw = spec.params if spec.duration is None else {**spec.params, "duration": spec.duration}
         try:
-            params = kind.validate(raw).model_dump(mode="json", exclude_none=True)
+            params = kind.validate(raw, executor).model_dump(mode="json", exclude_none=True)
         except ValidationError as exc:
             raise InvalidParams(exc.errors(include_url=False, include_input=False)) from None
         ledger = self._ledger

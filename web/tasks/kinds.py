@@ -139,8 +139,11 @@ class Kind:
     # Runs whatever the caller asks (e.g. shell commands): never without a token.
     requires_token: bool = False
 
-    def validate(self, raw: dict[str, Any]) -> BaseModel:
-        return self.params.model_validate(raw)
+    def validate(self, raw: dict[str, Any], where: str = "local") -> BaseModel:
+        """`where`: the executor it will run on. A check of this machine (a folder that must
+        exist) is the worker's to make when it runs elsewhere: validators read it from
+        the validation context (see CommandParams)."""
+        return self.params.model_validate(raw, context={"executor": where})
 
     def run(self, params: dict[str, Any], ctx: TaskContext) -> Awaitable[None]:
         """What the runner awaits: the kind's own coroutine, or its worker thread's outcome
