@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from distributed import Client
+from distributed import Client, Security
 
 T = TypeVar("T")
 
@@ -27,6 +27,9 @@ T = TypeVar("T")
 class DaskCluster:
     root: Path
     allowed_failures: int = 0
+    # One self-signed certificate for everyone (CA, scheduler, workers, clients), as Dask's
+    # Security.temporary() makes: every connection is then tls://.
+    tls: tuple[Path, Path] | None = None  # (certificate, key)
     scheduler: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
     address: str = ""
@@ -38,6 +41,7 @@ class DaskCluster:
                 self._spawn(
                     "dask_worker",
                     self.address,
+                    *self._tls_options(),
                     "--no-nanny",
                     "--nthreads",
                     "2",
@@ -49,9 +53,23 @@ class DaskCluster:
                     log=f"worker{n}.log",
                 )
             )
-        with Client(self.address, timeout=20) as client:
+        with Client(self.address, timeout=20, security=self.security()) as client:
             client.wait_for_workers(workers, timeout=30)
         return self
+
+    def security(self) -> Security | None:
+        if self.tls is None:
+            return None
+        cert, key = (str(p) for p in self.tls)
+        return Security(
+            tls_ca_file=cert, tls_client_cert=cert, tls_client_key=key, require_encryption=True
+        )
+
+    def _tls_options(self) -> list[str]:
+        if self.tls is None:
+            return []
+        cert, key = (str(p) for p in self.tls)
+        return ["--tls-ca-file", cert, "--tls-cert", cert, "--tls-key", key]
 
     def start_scheduler(self, port: int = 0) -> None:
         info = self.root / "scheduler.json"
@@ -65,6 +83,8 @@ class DaskCluster:
             "--no-dashboard",
             "--scheduler-file",
             str(info),
+            *self._tls_options(),
+            *(["--protocol", "tls"] if self.tls else []),
             log="scheduler.log",
         )
         self.address = until(lambda: _read_address(info), 30, "the scheduler to start")

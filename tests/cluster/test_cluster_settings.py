@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bench.dask_cluster import DaskCluster
 from desktop_app import discovery
 from tests.conftest import TOKEN, serving
 from tests.waiting import alive, task_in, until
@@ -103,3 +105,38 @@ def test_a_choice_that_cannot_work_is_422_and_changes_nothing(
         assert http.get("/settings").json() == before
         add = http.post("/tasks/add", json={"duration": 1, "executor": "dask"})
         assert add.status_code == 422 and "unknown executor 'dask'" in add.json()["detail"]
+
+
+def test_a_tls_scheduler_with_the_security_files_from_the_settings(
+    tmp_path: Path, settings: Settings
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=dask", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    (tmp_path / "cluster").mkdir()
+    cluster = DaskCluster(tmp_path / "cluster", tls=(cert, key))
+    try:
+        cluster.start(workers=1)
+        assert cluster.address.startswith("tls://")
+        with serving(settings) as server, server.client() as http:
+            put = http.put("/settings", json={"scheduler": cluster.address})
+            assert put.status_code == 422 and "--tls-ca-file" in put.json()["detail"]
+        secured = replace(
+            settings, scheduler=cluster.address, executor="dask",
+            tls_ca_file=cert, tls_cert=cert, tls_key=key,
+        )  # fmt: skip
+        with serving(secured) as server, server.client() as http:
+            until(lambda: _dask(http)["connected"], 30, "the app to connect over TLS")
+            task = http.post("/tasks/add", json={"kind": "command", "command": ["true"]}).json()
+            assert task_in(http, task["task_id"], "completed", deadline=30)["worker"].startswith(
+                "tls://"
+            )
+    finally:
+        cluster.stop()
+
+
+def _dask(http: httpx.Client) -> dict:
+    return next(e for e in http.get("/executors").json() if e["name"] == "dask")

@@ -256,7 +256,8 @@ class DaskExecutor:
                     timeout=self._connect_timeout,
                     set_as_default=False,
                 )
-            except (OSError, TimeoutError, ValueError) as exc:
+            except Exception as exc:  # whatever it is, the app goes on and tries again
+                log.warning("cannot connect to the Dask scheduler at %s: %r", address, exc)
                 self._tell(ClusterInfo(self.address, error=_reason(exc)))
                 await asyncio.sleep(RETRY_SECONDS)
                 continue

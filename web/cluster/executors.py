@@ -39,14 +39,21 @@ class ClusterChoice:
         return asdict(self)
 
 
-def check(choice: ClusterChoice, auth: bool) -> None:
+def check(choice: ClusterChoice, settings: Settings) -> None:
     """InvalidTask (422) or Refused (403) with what to fix; nothing if it can work."""
+    auth = settings.auth
     if choice.executor not in EXECUTORS:
         raise InvalidTask(f"executor must be one of: {', '.join(EXECUTORS)}")
     if choice.scheduler is not None and not ADDRESS.match(choice.scheduler):
         raise InvalidTask(f"scheduler must look like {ADDRESS_HELP}")
     if choice.executor == "dask" and choice.scheduler is None:
         raise InvalidTask("the dask executor needs a scheduler address: " + ADDRESS_HELP)
+    tls_files = (settings.tls_ca_file, settings.tls_cert, settings.tls_key)
+    if choice.scheduler and choice.scheduler.startswith("tls://") and None in tls_files:
+        raise InvalidTask(
+            "a tls:// scheduler needs Dask's security files: start the app with "
+            "--tls-ca-file, --tls-cert and --tls-key"
+        )
     if choice.scheduler is not None and not auth:
         raise Refused(
             "a cluster runs code on other machines, so it is refused while the server runs "
@@ -74,7 +81,7 @@ class Executors:
             executor=given.executor or str(stored.get("executor") or "local"),
             scheduler=given.scheduler or _text_or_none(stored.get("scheduler")),
         )
-        check(choice, given.auth)
+        check(choice, given)
         await self._take(choice)
 
     async def store_given(self) -> None:
@@ -89,7 +96,7 @@ class Executors:
             executor=now.executor if "executor" in keep else (executor or "local"),
             scheduler=now.scheduler if "scheduler" in keep else scheduler,
         )
-        check(choice, self._settings.auth)
+        check(choice, self._settings)
         if choice.scheduler != now.scheduler:
             on_cluster = [t.task_id for t in self._engine.all_running() if t.executor == "dask"]
             if on_cluster:
