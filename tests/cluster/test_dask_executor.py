@@ -235,3 +235,40 @@ def test_a_folder_is_checked_on_the_worker_that_runs_it(http: httpx.Client) -> N
     task = add(http, kind="command", command=["pwd"], cwd="/no/such/folder/anywhere")
     failed = task_in(http, task["task_id"], "failed", deadline=30)
     assert "no such folder: /no/such/folder/anywhere" in failed["error"]
+
+
+def test_the_queue_rules_hold_across_executors(
+    live_server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    connected(live_server)
+    http.put("/settings", json={"max_concurrent": 1}).raise_for_status()
+    gate = tmp_path / "go"
+    remote = add(http, kind="gated", gate=str(gate))
+    local = add(http, kind="timer", duration=0.01, executor="local", priority=5)
+    after = add(http, kind="command", command=["true"], after=[local["task_id"]])
+    worker_pid(http, remote["task_id"])
+    assert http.get(f"/tasks/{local['task_id']}").json()["status"] == "queued"  # one slot
+    gate.touch()
+    task_in(http, remote["task_id"], "completed", deadline=30)
+    task_in(http, local["task_id"], "completed")
+    ran = task_in(http, after["task_id"], "completed", deadline=30)
+    assert ran["executor"] == "dask" and ran["started_at"] >= local["created_at"]
+
+
+def test_a_chatty_command_s_log_comes_back_whole(http: httpx.Client) -> None:
+    script = "for i in $(seq 1 20000); do echo line $i of some output; done"
+    task = add(http, kind="command", command=script, shell=True)
+    task_in(http, task["task_id"], "completed", deadline=60)
+    lines = log_text(http, task["task_id"]).splitlines()
+    assert lines == [f"line {i} of some output" for i in range(1, 20001)]
+
+
+def test_a_waiting_task_fails_clearly_once_its_cluster_is_unset(
+    live_server: LiveServer, http: httpx.Client
+) -> None:
+    connected(live_server)
+    later = add(http, kind="timer", duration=0.01, delay=1.0)
+    http.put("/settings", json={"scheduler": None, "executor": "local"}).raise_for_status()
+    assert [e["name"] for e in http.get("/executors").json()] == ["local"]
+    failed = task_in(http, later["task_id"], "failed")
+    assert "the dask executor it was added for is gone" in failed["error"]

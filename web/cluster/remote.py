@@ -30,8 +30,9 @@ from web.tasks.kinds import Kind, TaskCancelled, TaskContext
 
 # How often gathered progress and log text leave for the app.
 SEND_SECONDS = 0.1
-# Log text per event at most: the scheduler keeps recent events in memory.
-MAX_EVENT_TEXT = 64 * 1024
+# Log text per event at most: the scheduler keeps the last 1,000 events of a topic in memory
+# (distributed.admin.low-level-log-length), so a chatty command costs it at most 8 MiB.
+MAX_EVENT_TEXT = 8 * 1024
 
 _lock = threading.Lock()
 _runs: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}

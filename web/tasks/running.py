@@ -111,14 +111,16 @@ class Runners:
 
     async def stop(self, task: Task) -> str | None:
         """Before a running task is recorded as stopped: its executor's answer (see there)."""
-        if task.task_id not in self.runs:
+        executor = self.executors.get(task.executor)
+        if task.task_id not in self.runs or executor is None:
             return None
-        return await self.executors[task.executor].stop(task.task_id)
+        return await executor.stop(task.task_id)
 
     def end(self, task: Task) -> None:
         """Stop whatever runs or waits for this task (it unwinds in the background)."""
         task_id = task.task_id
-        self.executors[task.executor].forget(task_id)
+        if (executor := self.executors.get(task.executor)) is not None:
+            executor.forget(task_id)
         self.progress.pop(task_id, None)
         self._run_started.pop(task_id, None)
         for owned in (self.runs, self._waits):
@@ -143,7 +145,7 @@ class Runners:
             elapsed=task.elapsed,
         )
         try:
-            await self.executors[task.executor].run(task, self._kind(task.kind), ctx, reattach)
+            await self._executor(task).run(task, self._kind(task.kind), ctx, reattach)
         except asyncio.CancelledError:
             raise  # cancel(), pause() or stop() has already recorded what happened
         except Stopped:
@@ -159,6 +161,16 @@ class Runners:
             self._ended(task, S.COMPLETED, progress=1.0)
         finally:
             self._logs.close(task.task_id)
+
+    def _executor(self, task: Task) -> Executor:
+        try:
+            return self.executors[task.executor]
+        except KeyError:
+            raise Ended(
+                S.FAILED,
+                f"the {task.executor} executor it was added for is gone: "
+                "the settings no longer name a scheduler",
+            ) from None
 
     def _ended(self, task: Task, status: TaskStatus, **changes: Any) -> None:
         changes.update(finished_at=self._clock.now(), elapsed=self.elapsed(task))
