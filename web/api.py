@@ -287,7 +287,13 @@ async def put_settings(body: SettingsBody, request: Request) -> dict:
     return all_settings(request)
 
 
-@router.get("/executors", response_model=list[ExecutorOut], responses=COMMON)
+# exclude_unset: the local executor has no cluster fields (a cluster's are always set).
+@router.get(
+    "/executors",
+    response_model=list[ExecutorOut],
+    response_model_exclude_unset=True,
+    responses=COMMON,
+)
 async def list_executors(request: Request) -> list[dict]:
     """Where tasks can run, and the state of the cluster if one is set."""
     executors: Executors = request.app.state.executors
