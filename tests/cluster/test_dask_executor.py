@@ -9,11 +9,12 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.cluster.conftest import DaskCluster, connected
 from tests.conftest import LiveServer
@@ -35,42 +36,76 @@ def worker_pid(http: httpx.Client, task_id: str) -> int:
     return until(pid, 30, "the kind to say where it runs")
 
 
-def test_a_command_runs_on_a_worker_with_progress_and_logs_live(
-    live_server: LiveServer, http: httpx.Client, tmp_path: Path
+class Watch:
+    """One task as a WebSocket client sees it: its latest delta and its followed log (with
+    what was written before the follow began, read from /logs, as a client would)."""
+
+    def __init__(self, ws: ClientConnection, http: httpx.Client, task_id: str) -> None:
+        self.ws, self.http, self.task_id = ws, http, task_id
+        self.task: dict = {}
+        self.log: str | None = None
+        ws.send(json.dumps({"type": "follow", "task_id": task_id}))
+
+    def until(self, done: Callable[[Watch], bool]) -> None:
+        end = time.monotonic() + 30
+        while not done(self):
+            message = json.loads(self.ws.recv(timeout=max(0.1, end - time.monotonic())))
+            if message.get("task_id", message.get("task", {}).get("task_id")) != self.task_id:
+                continue
+            if message["type"] == "log":
+                if self.log is None:
+                    self.log = self._written_before(message["offset"])
+                self.log += message["text"]
+            elif message["type"] == "task":
+                self.task = message["task"]
+
+    def _written_before(self, offset: int) -> str:
+        if offset == 0:
+            return ""
+        where = {"offset": 0, "limit": offset}
+        return self.http.get(f"/tasks/{self.task_id}/logs", params=where).json()["text"]
+
+
+@pytest.mark.parametrize(
+    ("body", "first", "last"),
+    [
+        (
+            {
+                "kind": "command",
+                "shell": True,
+                "command": 'echo "half way 50%"; '
+                'while [ ! -e "$GATE" ]; do sleep 0.02; done; echo through the gate',
+            },
+            "half way 50%\n",
+            "through the gate\n",
+        ),
+        ({"kind": "gated"}, "running in pid ", "through the gate\n"),
+    ],
+    ids=["command", "user-kind"],
+)
+def test_progress_and_logs_reach_a_websocket_client_live(
+    live_server: LiveServer, http: httpx.Client, tmp_path: Path, body: dict, first: str, last: str
 ) -> None:
     connected(live_server)
     gate = tmp_path / "go"
-    script = f'echo "half way 50%"; while [ ! -e {gate} ]; do sleep 0.02; done; echo finished'
+    body = {**body, "env": {"GATE": str(gate)}} if body["kind"] == "command" else {
+        **body, "gate": str(gate)
+    }  # fmt: skip
     with connect(live_server.ws_url, additional_headers=live_server.headers) as ws:
         assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
-        task = add(http, kind="command", command=script, shell=True)
+        task = add(http, **body)
         assert task["executor"] == "dask"
-        ws.send(json.dumps({"type": "follow", "task_id": task["task_id"]}))
-        seen: dict = {}
-        logged = ""
-        end = time.monotonic() + 30
-        while time.monotonic() < end and not (
-            "half way" in logged and seen.get("progress") == 0.5 and seen.get("worker")
-        ):
-            message = json.loads(ws.recv(timeout=max(0.1, end - time.monotonic())))
-            if message["type"] == "log" and message["task_id"] == task["task_id"]:
-                logged += message["text"]
-            elif message["type"] == "task" and message["task"]["task_id"] == task["task_id"]:
-                seen = message["task"]
-        assert "half way 50%" in logged
-        assert seen["progress"] == 0.5 and seen["status"] == "running"
-        assert seen["worker"].startswith("tcp://127.0.0.1:")
+        watch = Watch(ws, http, task["task_id"])
+        watch.until(lambda w: first in (w.log or "") and w.task.get("progress") == 0.5)
+        watch.until(lambda w: bool(w.task["worker"]))
+        assert watch.task["status"] == "running"
+        assert watch.task["worker"].startswith("tcp://127.0.0.1:")
         gate.touch()
-        while seen["status"] == "running":
-            message = json.loads(ws.recv(timeout=30))
-            if message["type"] == "log" and message["task_id"] == task["task_id"]:
-                logged += message["text"]
-            elif message["type"] == "task" and message["task"]["task_id"] == task["task_id"]:
-                seen = message["task"]
-    assert seen["status"] == "completed", seen["error"]
-    assert seen["progress"] == 1.0
-    assert logged.endswith("finished\n")  # every line was in before the end was told
-    assert log_text(http, task["task_id"]) == logged
+        watch.until(lambda w: w.task["status"] != "running")
+    assert watch.task["status"] == "completed", watch.task["error"]
+    assert watch.task["progress"] == 1.0
+    assert watch.log is not None and watch.log.endswith(last)  # whole before the end was told
+    assert log_text(http, task["task_id"]) == watch.log
 
 
 def test_a_user_kind_is_shipped_to_a_worker(
