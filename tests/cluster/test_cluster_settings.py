@@ -140,3 +140,16 @@ def test_a_tls_scheduler_with_the_security_files_from_the_settings(
 
 def _dask(http: httpx.Client) -> dict:
     return next(e for e in http.get("/executors").json() if e["name"] == "dask")
+
+
+def test_a_scheduler_nobody_answers_at(settings: Settings) -> None:
+    """The app serves, says why it is not connected, fails cluster tasks at once with the
+    reason, and stops cleanly (no half-made Dask client left behind: warnings are errors)."""
+    nobody = replace(settings, scheduler="tcp://127.0.0.1:9", executor="dask")
+    with serving(nobody) as server, server.client() as http:
+        dask = until(lambda: _dask(http) if _dask(http)["error"] else None, 30, "the reason")
+        assert not dask["connected"] and "127.0.0.1:9" in dask["error"]
+        task = http.post("/tasks/add", json={"duration": 1}).json()
+        failed = task_in(http, task["task_id"], "failed", deadline=30)
+        assert "could not reach the Dask scheduler at tcp://127.0.0.1:9" in failed["error"]
+        assert http.get("/healthz").status_code == 200

@@ -307,3 +307,12 @@ def test_a_waiting_task_fails_clearly_once_its_cluster_is_unset(
     assert [e["name"] for e in http.get("/executors").json()] == ["local"]
     failed = task_in(http, later["task_id"], "failed")
     assert "the dask executor it was added for is gone" in failed["error"]
+
+
+def test_the_app_stops_cleanly_while_its_scheduler_is_gone(
+    live_server: LiveServer, http: httpx.Client, cluster: DaskCluster
+) -> None:
+    connected(live_server)
+    cluster.kill_scheduler()
+    until(lambda: not connected_now(http), 30, "the executor to see the loss")
+    live_server.stop()  # fails unless the server thread ends (within 15 s)

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 # between attempts to connect while it is away.
 POLL_SECONDS = 1.0
 RETRY_SECONDS = 2.0
+# At most this long for a client to close: a scheduler that is gone answers nothing.
+CLOSE_SECONDS = 2.0
 LOCAL = re.compile(r"local:(\d+)")
 
 
@@ -99,6 +101,7 @@ class DaskExecutor:
         self._cluster: LocalCluster | None = None
         self._remotes: dict[str, _Remote] = {}
         self._keeper: asyncio.Task[None] | None = None
+        self._closing = False
         self._connected = asyncio.Event()
         self._chores: set[asyncio.Task[Any]] = set()
 
@@ -119,14 +122,16 @@ class DaskExecutor:
     async def close(self) -> None:
         """Disconnect; tasks on the cluster go on (the next start reattaches), except on a
         LocalCluster, which ends with the app."""
+        # A flag as well as the cancel: Dask's Client.close swallows CancelledError, so a
+        # keeper cancelled while it closes a lost client would go on to connect again.
+        self._closing = True
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
         for chore in list(self._chores):
             await asyncio.gather(chore, return_exceptions=True)
         if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.close()
+            await _close(self._client)
         if self._cluster is not None:
             await self._cluster.close()
 
@@ -247,15 +252,9 @@ class DaskExecutor:
 
     async def _keep_connected(self) -> None:
         address = self._cluster.scheduler_address if self._cluster else self.address
-        while True:
+        while not self._closing:
             try:
-                client = await Client(
-                    address,
-                    asynchronous=True,
-                    security=self._security,
-                    timeout=self._connect_timeout,
-                    set_as_default=False,
-                )
+                client = await self._connect(address)
             except Exception as exc:  # whatever it is, the app goes on and tries again
                 log.warning("cannot connect to the Dask scheduler at %s: %r", address, exc)
                 self._tell(ClusterInfo(self.address, error=_reason(exc)))
@@ -267,15 +266,34 @@ class DaskExecutor:
             try:
                 # Dask's client tries to reconnect on its own, but its futures are lost
                 # then all the same; a fresh client after a loss is simpler to reason about.
-                while client.status == "running":
+                while client.status == "running" and not self._closing:
                     await self._refresh(client)
                     await asyncio.sleep(POLL_SECONDS)
             finally:
                 self._connected.clear()
                 self._client = None
-                self._tell(ClusterInfo(self.address, error="lost the connection to the scheduler"))
-                with contextlib.suppress(Exception):
-                    await client.close()
+                if not self._closing:
+                    self._tell(
+                        ClusterInfo(self.address, error="lost the connection to the scheduler")
+                    )
+                await _close(client)
+
+    async def _connect(self, address: str) -> Client:
+        client = Client(
+            address,
+            asynchronous=True,
+            security=self._security,
+            timeout=self._connect_timeout,
+            set_as_default=False,
+        )
+        try:
+            await client
+        except BaseException:
+            # Dask leaves a client that failed to start for its __del__ to close, which
+            # cannot await the closing (a "never awaited" warning): closed here instead.
+            await _close(client)
+            raise
+        return client
 
     async def _refresh(self, client: Client) -> None:
         try:
@@ -319,6 +337,11 @@ def security(ca_file: Path | None, cert: Path | None, key: Path | None) -> Secur
         tls_client_key=str(key) if key else None,
         require_encryption=True,
     )
+
+
+async def _close(client: Client) -> None:
+    with contextlib.suppress(Exception):
+        await client.close(timeout=CLOSE_SECONDS)
 
 
 def _reason(exc: BaseException) -> str:
