@@ -1,7 +1,8 @@
 // The "new task" form: a kind (the timer unless another is picked), friendly durations
 // ("90", "1m30s") or the other kind's own fields, an optional name, and an advanced part that
 // stays folded for the simple case: priority, a delay or a start time, and the tasks to run
-// after. Problems are shown next to the field they concern.
+// after. Problems are shown next to the field they concern. While a Dask cluster is set,
+// "Run on" picks this machine or the cluster (the settings' default until changed).
 
 import { AfterPicker } from "./after-picker.js";
 import { ApiError } from "./api.js";
@@ -36,6 +37,9 @@ export class AddForm {
     this.kindNote = form.querySelector("[data-kind-note]");
     this.kindFields = new KindFields(form.querySelector("[data-kind-fields]"));
     this.auth = form.dataset.auth === "true";
+    this.executorCell = form.querySelector("[data-executor-cell]");
+    this.executorChosen = false; // once the user picks, a change of the default leaves it be
+    this.fields.executor.addEventListener("change", () => (this.executorChosen = true));
     this.kinds = new Map();
     this.fields.kind.addEventListener("change", () => this.#selectKind());
     this.after = new AfterPicker(form.querySelector("[data-after]"), {
@@ -70,6 +74,14 @@ export class AddForm {
     select.value = this.kinds.has(chosen) ? chosen : "timer";
     this.kindNote.hidden = this.auth || !kinds.some((kind) => kind.requires_token);
     this.#selectKind();
+  }
+
+  /** The dask executor from GET /executors (null: no cluster) and the settings' default. */
+  setExecutors(dask, preferred) {
+    this.executorCell.hidden = !dask;
+    const option = this.fields.executor.querySelector("option[value=dask]");
+    option.textContent = dask && !dask.connected ? "Dask cluster (not connected)" : "Dask cluster";
+    if (!this.executorChosen || !dask) this.fields.executor.value = dask ? preferred : "local";
   }
 
   #selectKind() {
@@ -134,6 +146,7 @@ export class AddForm {
     const { name, priority, delay, run_at: runAt } = this.fields;
     const spec = this.#kindSpec();
     if (name.value.trim()) spec.name = name.value.trim();
+    if (!this.executorCell.hidden) spec.executor = this.fields.executor.value;
     if (priority.value.trim()) {
       const rank = Number(priority.value);
       if (!Number.isInteger(rank) || Math.abs(rank) > 1000) {

@@ -66,7 +66,10 @@ export const api = {
   /** A piece of a task's log: {offset, next_offset, text, dropped, complete}. */
   logs: (taskId, offset, limit = 262144) =>
     call("GET", `/tasks/${encodeURIComponent(taskId)}/logs?offset=${offset}&limit=${limit}`),
-  /** Queue settings: {max_concurrent: n | null, queue_paused: bool}. */
+  /** Where tasks can run: [{name: "local", default}, {name: "dask", default, address, connected,
+   * workers, threads, error}] (the dask entry only while a scheduler is set). */
+  executors: () => call("GET", "/executors"),
+  /** Settings: {max_concurrent, queue_paused, notify, notify_min_seconds, executor, scheduler}. */
   settings: () => call("GET", "/settings"),
   updateSettings: (changes) => call("PUT", "/settings", changes),
   pauseQueue: () => call("POST", "/queue/pause"),

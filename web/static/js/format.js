@@ -74,3 +74,6 @@ const EXACT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyl
 export function exactTime(ms) {
   return EXACT.format(ms);
 }
+
+/** "tcp://127.0.0.1:41079" -> "127.0.0.1:41079": the usual scheme says little in a tight row. */
+export const shortAddress = (address) => (address ?? "").replace(/^tcp:\/\//, "");

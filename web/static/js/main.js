@@ -6,8 +6,10 @@ import { api, ApiError } from "./api.js";
 import { ApiPanel } from "./api-panel.js";
 import { Charts } from "./charts.js";
 import { copyText } from "./clipboard.js";
+import { ClusterBar } from "./cluster-bar.js";
 import { ConnectionStatus } from "./connection-status.js";
 import { EmptyState } from "./empty-state.js";
+import { ExecutorDialog } from "./executor-dialog.js";
 import { ExportMenu } from "./export-menu.js";
 import { Filters } from "./filters.js";
 import { LiveConnection } from "./live.js";
@@ -215,6 +217,36 @@ window.addEventListener("hashchange", route);
 const panel = new ApiPanel($("#api-panel"), { template: $("#command-template"), toasts });
 $("#open-api").addEventListener("click", () => panel.open());
 
+// -- where tasks run: the cluster's line, its settings, the add form's choice ---------------
+
+const executorDialog = new ExecutorDialog($("#executor-dialog"), { api, store, onChange: requestPaint });
+const clusterBar = new ClusterBar($("#cluster-bar"), {
+  api,
+  onChange: () => addForm.setExecutors(clusterBar.dask, store.settings.executor ?? "local"),
+});
+for (const button of document.querySelectorAll("[data-open-executors]")) {
+  button.addEventListener("click", () => executorDialog.open());
+}
+
+/** Settings and executors afresh: at each (re)connection, since changes made while away
+ * come as no message. */
+async function loadExecutors() {
+  try {
+    store.setSettings(await api.settings());
+    executorDialog.refresh();
+    await clusterBar.reload();
+  } catch (error) {
+    toasts.error(error.message, "Could not load the executors");
+  }
+}
+
+/** A settings message about the executors: a new scheduler means a new cluster to show. */
+function executorSettingsChanged(changed) {
+  executorDialog.refresh();
+  clusterBar.onChange();
+  if ("scheduler" in changed) clusterBar.reload().catch(() => {}); // the next snapshot retries
+}
+
 const notifyDialog = new NotifyDialog($("#notify-dialog"), { api, store, onChange: requestPaint });
 $("#open-notify").addEventListener("click", () => notifyDialog.open());
 // A click on a notification shows its task (the page's #task/ID route).
@@ -244,13 +276,20 @@ const connection = new ConnectionStatus({
 const live = new LiveConnection({
   onMessage: (message) => {
     if (message.type === "log" || message.type === "error") return logPanel.receive(message);
+    if (message.type === "executors") return clusterBar.receive(message);
     // The charts count a change by what the task was before it and is after it.
     const news = message.type === "snapshot" || message.seq > store.seq;
     const before = news ? previousVersions(message) : null;
     notices.see(message); // before the store takes it: it tells an end from old news
     store.receive(message);
     if (news) charts.observe(message, before);
-    if (message.type === "snapshot") logPanel.resume(); // a new connection follows nothing yet
+    if (message.type === "snapshot") {
+      logPanel.resume(); // a new connection follows nothing yet
+      loadExecutors();
+    }
+    if (message.type === "settings" && ("executor" in message.settings || "scheduler" in message.settings)) {
+      executorSettingsChanged(message.settings);
+    }
     requestPaint();
   },
   onState: (state, info) => {

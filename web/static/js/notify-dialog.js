@@ -3,6 +3,7 @@
 // the page asks for permission to notify only here, when the user turns them on.
 
 import { formatDuration, parseDuration } from "./format.js";
+import { ModalForm } from "./modal-form.js";
 import { notifyPermission } from "./notifications.js";
 
 const WHO_TELLS = {
@@ -19,21 +20,13 @@ export class NotifyDialog {
     this.api = api;
     this.store = store;
     this.onChange = onChange;
-    this.form = dialog.querySelector("form");
+    this.modal = new ModalForm(dialog, () => this.#save());
+    this.form = this.modal.form;
     this.mode = dialog.querySelector("[name=notify]");
     this.minimum = dialog.querySelector("[name=notify_min_seconds]");
     this.who = dialog.querySelector("[data-permission]");
     this.allow = dialog.querySelector("[data-allow]");
-    this.error = dialog.querySelector("[data-error]");
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.#save();
-    });
     this.allow.addEventListener("click", () => this.#ask());
-    dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
-    dialog.addEventListener("click", (event) => {
-      if (event.target === dialog) dialog.close();
-    });
   }
 
   open() {
@@ -41,7 +34,7 @@ export class NotifyDialog {
     this.mode.value = notify ?? "all";
     this.minimum.value = formatDuration(least ?? 0);
     this.minimum.removeAttribute("aria-invalid");
-    this.#showError("");
+    this.modal.showError("");
     this.#paintPermission();
     this.dialog.showModal();
   }
@@ -61,7 +54,7 @@ export class NotifyDialog {
     const seconds = parseDuration(this.minimum.value);
     if (seconds === null || seconds < 0) {
       this.minimum.setAttribute("aria-invalid", "true");
-      this.#showError("Enter a duration such as 10, 90s or 2m (0 tells of every task).");
+      this.modal.showError("Enter a duration such as 10, 90s or 2m (0 tells of every task).");
       this.minimum.focus();
       return;
     }
@@ -76,14 +69,9 @@ export class NotifyDialog {
       this.dialog.close();
       await asked;
     } catch (error) {
-      this.#showError(error.message);
+      this.modal.showError(error.message);
     } finally {
       this.form.removeAttribute("aria-busy");
     }
-  }
-
-  #showError(message) {
-    this.error.textContent = message;
-    this.error.hidden = !message;
   }
 }

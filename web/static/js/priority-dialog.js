@@ -2,26 +2,19 @@
 // ahead of everything waiting. A dialog (not an in-row editor) because rows are recycled as
 // the list scrolls, and a modal keeps focus where the keyboard user expects it.
 
+import { ModalForm } from "./modal-form.js";
+
 export class PriorityDialog {
   constructor(dialog, { store, submit }) {
     this.dialog = dialog;
     this.store = store;
     this.submit = submit; // (taskId, {priority} | {front: true}) -> Promise
-    this.form = dialog.querySelector("form");
+    this.modal = new ModalForm(dialog, (action) => this.#save(action));
+    this.form = this.modal.form;
     this.input = dialog.querySelector("[name=priority]");
     this.taskName = dialog.querySelector("[data-task-name]");
     this.hint = dialog.querySelector("[data-hint]");
-    this.error = dialog.querySelector("[data-error]");
     this.taskId = null;
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.#save(event.submitter?.value ?? "save");
-    });
-    dialog.querySelector("[data-close]").addEventListener("click", () => dialog.close());
-    // A click on the backdrop lands on the <dialog> itself: close, as people expect.
-    dialog.addEventListener("click", (event) => {
-      if (event.target === dialog) dialog.close();
-    });
   }
 
   open(taskId) {
@@ -41,7 +34,7 @@ export class PriorityDialog {
       highest === null
         ? "Higher starts first. Nothing else is waiting."
         : `Higher starts first. The highest other waiting task has ${highest}.`;
-    this.#showError("");
+    this.modal.showError("");
     this.dialog.showModal();
     this.input.select();
   }
@@ -52,7 +45,7 @@ export class PriorityDialog {
       const priority = Number(this.input.value);
       if (this.input.value.trim() === "" || !Number.isInteger(priority) || Math.abs(priority) > 1000) {
         this.input.setAttribute("aria-invalid", "true");
-        this.#showError("Enter a whole number from -1000 to 1000.");
+        this.modal.showError("Enter a whole number from -1000 to 1000.");
         this.input.focus();
         return;
       }
@@ -63,14 +56,9 @@ export class PriorityDialog {
       await this.submit(this.taskId, change);
       this.dialog.close();
     } catch (error) {
-      this.#showError(error.message);
+      this.modal.showError(error.message);
     } finally {
       this.form.removeAttribute("aria-busy");
     }
-  }
-
-  #showError(message) {
-    this.error.textContent = message;
-    this.error.hidden = !message;
   }
 }

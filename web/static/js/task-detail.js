@@ -177,6 +177,8 @@ export class TaskDetail {
       ["Progress", `${Math.floor((task.progress ?? 0) * 100)}%`],
       ["Priority", String(task.priority)],
     ];
+    if (task.executor) rows.push(["Executor", task.executor === "local" ? "local (this machine)" : task.executor]);
+    if (task.executor && task.executor !== "local") rows.push(["Worker", task.worker ?? "not assigned yet"]);
     if (task.kind === "timer" && task.duration) rows.push(["Duration", formatDuration(task.duration)]);
     if (task.queue_position) rows.push(["In line", `#${task.queue_position}`]);
     if (code !== null) rows.push(["Exit code", code]);

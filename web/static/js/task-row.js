@@ -1,7 +1,7 @@
 // Paints one task into one row element. Rows are recycled by the list, so painting is
 // idempotent and writes to the DOM only what changed since the row's last paint.
 
-import { exactTime, formatClock, formatDuration, relativeTime } from "./format.js";
+import { exactTime, formatClock, formatDuration, relativeTime, shortAddress } from "./format.js";
 import { taskHash } from "./router.js";
 import { commandLine } from "./shell-words.js";
 import { CANCELLABLE, FINAL, lookOf, WAITING } from "./status.js";
@@ -32,6 +32,13 @@ const labelOf = (task) => task.name || commandLine(task) || `task ${task.task_id
 /** Running without a percentage yet: only kinds other than the timer (which always knows). */
 export function indeterminate(task) {
   return task.status === "running" && task.kind !== "timer" && !task.progress;
+}
+
+/** Where a task runs, for any executor but this machine: "dask", then "dask · host:port"
+ * once a worker has it. Null for local tasks (the usual case needs no word). */
+export function placeOf(task) {
+  if (!task.executor || task.executor === "local") return null;
+  return task.worker ? `${task.executor} · ${shortAddress(task.worker)}` : task.executor;
 }
 
 const elapsed = (task, now) => formatClock((now - task.startedMs) / 1000);
@@ -163,6 +170,12 @@ function paintIdentity(row, parts, task, busy, resumable) {
   put(parts.priorityValue, String(task.priority));
   parts.priority.title = `Priority ${task.priority}: higher starts first`;
   parts.priorityIcon.firstElementChild.setAttribute("href", task.priority < 0 ? "#i-arrow-down" : "#i-arrow-up");
+  const place = placeOf(task);
+  show(parts.place, place !== null);
+  if (place !== null) {
+    put(parts.placeText, place);
+    putTitle(parts.place, task.worker ? `Runs on ${task.executor} worker ${task.worker}` : `Runs on ${task.executor}`);
+  }
   show(parts.retryOf, Boolean(task.retry_of));
   if (task.retry_of) {
     put(parts.retryOfId, shortId(task.retry_of));

@@ -60,7 +60,9 @@ export class TaskStore {
   /** A server message; stale deltas (seq not newer than what we hold) are dropped. */
   receive(message) {
     if (message.type === "snapshot") {
-      if (message.settings) this.settings = message.settings;
+      // Merged: the snapshot carries the queue's settings, not all of them (the executor's
+      // come from GET /settings and settings messages).
+      if (message.settings) this.settings = { ...this.settings, ...message.settings };
       this.reset(message.tasks, message.seq, message.total, message.counts);
       return;
     }
