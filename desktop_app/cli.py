@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         metavar="ADDRESS",
         help="the Dask scheduler of the dask executor: tcp://host:8786, tls://host:8786, "
-        "or local:N to start N local worker processes",
+        "or local:N to start N local worker processes; `none` forgets the stored one",
     )
     for flag, what in (
         ("--tls-ca-file", "the CA certificate"),
@@ -275,7 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "info":
             return info(args, instance)
-        client = InstanceClient(instance.url, instance.token())
+        # Longer than the 10 s a cancel may wait for a cluster's worker to confirm.
+        client = InstanceClient(instance.url, instance.token(), timeout=30.0)
         return CLIENT_COMMANDS[args.command](args, client)
     except (ClientError, OSError) as exc:
         return _fail(exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -145,3 +146,26 @@ def test_data_dir_that_is_a_file_is_explained(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match=r"cannot create the data folder .*data"):
         Store.open(blocker / "tasks.db")
+
+
+def test_upgrade_gives_the_kept_json_of_finished_tasks_their_executor(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    # The version before tasks had an executor.
+    before = next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN executor" in script)
+    old = dataclasses.replace(task("done", TaskStatus.COMPLETED), name='Café "q"', elapsed=0.1)
+    kept = old.to_json().replace(b',"executor":"local","worker":null', b"")
+    assert b"executor" not in kept  # as the earlier version wrote it
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:before]:
+            conn.executescript(script)
+        conn.execute(f"PRAGMA user_version = {before}")
+        conn.execute(
+            "INSERT INTO tasks (seq, task_id, name, kind, status, created_at, json) "
+            "VALUES (1, 'done', 'n', 'timer', 'completed', 1.0, ?)",
+            (kept,),
+        )
+    store = Store.open(db)
+    [(seq, task_id, status, upgraded)] = store.load_finished()
+    store.close()
+    assert (seq, task_id, status, type(upgraded)) == (1, "done", "completed", bytes)
+    assert json.loads(upgraded) == json.loads(old.to_json())

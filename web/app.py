@@ -84,7 +84,7 @@ def create_app(
         try:
             await executors.start(await writer.call(Store.load_settings))
             await engine.start()  # recovery writes: a locked or full database fails here
-            await executors.store_given()
+            await executors.engine_started()
         except (StoreError, InvalidTask, Refused) as exc:
             await executors.close()
             await writer.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from web.cluster import ADDRESS_HELP, ADDRESS_PATTERN
+from web.cluster import ADDRESS_PATTERN
 from web.notify_prefs import NotifyMode
 from web.tasks.model import TaskStatus
 
@@ -242,17 +241,10 @@ class SettingsBody(QueueSettingsBody):
     scheduler: str | None = Field(
         None,
         max_length=500,
-        json_schema_extra={"pattern": ADDRESS_PATTERN},  # what _an_address checks
+        json_schema_extra={"pattern": ADDRESS_PATTERN},  # checked in web/cluster/executors.py
         description="The Dask scheduler of the `dask` executor: tcp://host:8786, "
         "tls://host:8786 or local:N (N worker processes started by the app); null: none.",
     )
-
-    @field_validator("scheduler")
-    @classmethod
-    def _an_address(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(ADDRESS_PATTERN, value):
-            raise ValueError(f"scheduler must look like {ADDRESS_HELP}")
-        return value
 
 
 class ExecutorOut(BaseModel):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import platformdirs
 
+from web.cluster import WITHOUT_TOKEN
+
 APP_NAME = "task-dashboard"
 HOME_ENV = "TASK_DASHBOARD_HOME"
 KINDS_ENV = "TASK_DASHBOARD_KINDS_FILE"
@@ -100,11 +102,9 @@ class Settings:
                 f"refusing to serve on {self.host} without a token: --no-auth is allowed only "
                 "on a loopback address (127.0.0.1, ::1, localhost)"
             )
-        if not self.auth and (self.scheduler or self.executor not in (None, "local")):
-            raise SettingsError(
-                "refusing a cluster without a token: the dask executor runs code on other "
-                "machines; drop --no-auth"
-            )
+        wants_cluster = self.scheduler not in (None, "none") or self.executor == "dask"
+        if not self.auth and wants_cluster:
+            raise SettingsError(f"{WITHOUT_TOKEN}; drop --no-auth")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise SettingsError("max_concurrent must be at least 1 (or unset for no limit)")
 

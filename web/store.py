@@ -132,10 +132,15 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
     CREATE INDEX tasks_created ON tasks(status, created_at, kind);
     """,
-    # Where each task runs (web/cluster/): a task on a cluster outlives the app's run.
+    # Where each task runs (web/cluster/): a task on a cluster outlives the app's run. The
+    # JSON kept of finished tasks is sent as it is, so it gains the two fields too.
     """
     ALTER TABLE tasks ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
     ALTER TABLE tasks ADD COLUMN worker TEXT;
+    UPDATE tasks
+        SET json = CAST(json_set(CAST(json AS TEXT), '$.executor', 'local', '$.worker', NULL)
+                        AS BLOB)
+        WHERE json IS NOT NULL;
     """,
 )
 

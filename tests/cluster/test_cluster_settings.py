@@ -17,6 +17,7 @@ from bench.dask_cluster import DaskCluster
 from desktop_app import discovery
 from tests.conftest import TOKEN, serving
 from tests.waiting import alive, task_in, until
+from web.cluster import WITHOUT_TOKEN
 from web.settings import HOME_ENV, Settings, SettingsError
 
 CLI = [sys.executable, "-m", "desktop_app"]
@@ -72,7 +73,7 @@ def test_no_cluster_without_a_token(tmp_path: Path, settings: Settings) -> None:
         timeout=30,
     )
     assert refused.returncode == 1
-    assert "refusing a cluster without a token" in refused.stderr
+    assert WITHOUT_TOKEN in refused.stderr
     with pytest.raises(SettingsError):
         Settings(auth=False, executor="dask", scheduler="tcp://127.0.0.1:8786")
 
@@ -153,3 +154,32 @@ def test_a_scheduler_nobody_answers_at(settings: Settings) -> None:
         failed = task_in(http, task["task_id"], "failed", deadline=30)
         assert "could not reach the Dask scheduler at tcp://127.0.0.1:9" in failed["error"]
         assert http.get("/healthz").status_code == 200
+
+
+def test_a_stored_cluster_is_set_aside_without_a_token_and_none_forgets_it(
+    settings: Settings,
+) -> None:
+    def cluster_settings(given: Settings) -> tuple[dict, list[str]]:
+        with (
+            serving(given) as server,
+            httpx.Client(base_url=server.url, headers=server.headers) as http,
+        ):
+            chosen = http.get("/settings").json()
+            names = [e["name"] for e in http.get("/executors").json()]
+        return {k: chosen[k] for k in ("executor", "scheduler")}, names
+
+    nobody = replace(settings, scheduler="tcp://127.0.0.1:9", executor="dask")
+    assert cluster_settings(nobody)[0] == {"executor": "dask", "scheduler": "tcp://127.0.0.1:9"}
+    # Without a token the stored cluster is not used (the server starts, local only)...
+    open_settings = replace(settings, auth=False, token=None)
+    assert cluster_settings(open_settings) == (
+        {"executor": "local", "scheduler": None},
+        ["local"],
+    )
+    # ...and stays stored for a server with one, until `serve --scheduler none`.
+    assert cluster_settings(settings)[0]["scheduler"] == "tcp://127.0.0.1:9"
+    assert cluster_settings(replace(settings, scheduler="none"))[0] == {
+        "executor": "local",
+        "scheduler": None,
+    }
+    assert cluster_settings(settings) == ({"executor": "local", "scheduler": None}, ["local"])

@@ -10,16 +10,21 @@ import re
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+from distributed import Client
 from websockets.sync.client import ClientConnection, connect
 
+from bench.locked import held_lock
 from tests.cluster.conftest import DaskCluster, connected
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, serving
 from tests.test_command import TREE, all_gone, log_text, pids_when_ready
 from tests.waiting import task_in, until
+from web.cluster.executors import cluster_id
+from web.settings import Settings
 
 
 def add(http: httpx.Client, **body: object) -> dict:
@@ -200,13 +205,14 @@ def test_a_restarted_app_reattaches_to_tasks_still_running(
         tasks = [add(http, kind="gated", gate=str(gate)) for gate in gates]
         for task in tasks:
             worker_pid(http, task["task_id"])
+        workers = [task_in(http, t["task_id"], "running")["worker"] for t in tasks]
     live_server.stop()
     gates[0].touch()  # this one ends while the app is away
     live_server.start()
     with live_server.client() as http:
         first = task_in(http, tasks[0]["task_id"], "completed", deadline=30)
-        assert first["worker"] == tasks[0].get("worker") or first["worker"]
-        assert task_in(http, tasks[1]["task_id"], "running")["status"] == "running"
+        assert first["worker"] == workers[0]
+        assert task_in(http, tasks[1]["task_id"], "running")["worker"] == workers[1]
         gates[1].touch()
         task_in(http, tasks[1]["task_id"], "completed", deadline=30)
 
@@ -248,22 +254,46 @@ def test_pause_waits_for_the_worker_and_resume_runs_it_again(
     task_in(http, task["task_id"], "completed", deadline=30)
 
 
+def busy_cluster(http: httpx.Client, gate: Path) -> list[dict]:
+    """Every worker thread (2 workers of 2) taken by a task that waits for `gate`."""
+    busy = [add(http, kind="gated", gate=str(gate)) for _ in range(4)]
+    for task in busy:
+        worker_pid(http, task["task_id"])
+    return busy
+
+
 def test_a_task_cancelled_before_a_worker_took_it_never_starts(
     live_server: LiveServer, http: httpx.Client, tmp_path: Path
 ) -> None:
     connected(live_server)
-    gate = tmp_path / "go"
-    busy = [add(http, kind="gated", gate=str(gate)) for _ in range(4)]  # every thread
-    for task in busy:
-        worker_pid(http, task["task_id"])
-    waiting = add(http, kind="gated", gate=str(gate))
+    gate, never = tmp_path / "go", tmp_path / "never"
+    busy = busy_cluster(http, gate)
+    waiting = add(http, kind="gated", gate=str(never))
     assert task_in(http, waiting["task_id"], "running")["worker"] is None
     cancelled = http.post("/tasks/cancel", json={"task_id": waiting["task_id"]}, timeout=30)
     assert (cancelled.json()["status"], cancelled.json()["error"]) == ("cancelled", None)
     gate.touch()
     for task in busy:
         task_in(http, task["task_id"], "completed", deadline=30)
-    assert "running in pid" not in log_text(http, waiting["task_id"])
+    # The threads are free: a task added now runs; the cancelled one had its turn before.
+    task_in(http, add(http, kind="gated", gate=str(gate))["task_id"], "completed", deadline=30)
+    assert not Path(f"{never}.ran").exists()
+
+
+def test_paused_before_a_worker_took_it_then_resumed_it_runs(
+    live_server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    connected(live_server)
+    gate = tmp_path / "go"
+    busy = busy_cluster(http, gate)
+    waiting = add(http, kind="gated", gate=str(gate))
+    assert task_in(http, waiting["task_id"], "running")["worker"] is None
+    paused = http.post(f"/tasks/{waiting['task_id']}/pause", timeout=30).json()
+    assert paused["status"] == "paused"
+    http.post(f"/tasks/{waiting['task_id']}/resume").raise_for_status()
+    gate.touch()
+    for task in [*busy, waiting]:
+        task_in(http, task["task_id"], "completed", deadline=30)
 
 
 def test_a_folder_is_checked_on_the_worker_that_runs_it(http: httpx.Client) -> None:
@@ -285,9 +315,9 @@ def test_the_queue_rules_hold_across_executors(
     assert http.get(f"/tasks/{local['task_id']}").json()["status"] == "queued"  # one slot
     gate.touch()
     task_in(http, remote["task_id"], "completed", deadline=30)
-    task_in(http, local["task_id"], "completed")
+    done = task_in(http, local["task_id"], "completed")
     ran = task_in(http, after["task_id"], "completed", deadline=30)
-    assert ran["executor"] == "dask" and ran["started_at"] >= local["created_at"]
+    assert ran["executor"] == "dask" and ran["started_at"] >= done["finished_at"]
 
 
 def test_a_chatty_command_s_log_comes_back_whole(http: httpx.Client) -> None:
@@ -316,3 +346,45 @@ def test_the_app_stops_cleanly_while_its_scheduler_is_gone(
     cluster.kill_scheduler()
     until(lambda: not connected_now(http), 30, "the executor to see the loss")
     live_server.stop()  # fails unless the server thread ends (within 15 s)
+
+
+def test_a_cancel_the_database_refused_is_recorded_once_it_can_be(
+    settings: Settings, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    """The worker stopped the work, then the cancel could not be stored (another process
+    locks the file): the task must not stay `running` with nothing behind it."""
+    with serving(replace(settings, db_busy_timeout=0.5)) as server, server.client() as http:
+        connected(server)
+        task = add(http, kind="gated", gate=str(tmp_path / "never"))
+        worker_pid(http, task["task_id"])
+        with held_lock(settings.db_path):
+            refused = http.post("/tasks/cancel", json={"task_id": task["task_id"]}, timeout=30)
+            assert refused.status_code == 503 and "locked" in refused.json()["detail"]
+        assert task_in(http, task["task_id"], "cancelled")["error"] is None
+
+
+def test_a_stop_the_worker_never_confirms_ends_the_task_with_the_reason(
+    settings: Settings, cluster: DaskCluster, tmp_path: Path
+) -> None:
+    with serving(replace(settings, cluster_stop_timeout=1.0)) as server, server.client() as http:
+        connected(server)
+        task = add(http, kind="gated", gate=str(tmp_path / "never"), stubborn=True)
+        worker_pid(http, task["task_id"])
+        cancelled = http.post("/tasks/cancel", json={"task_id": task["task_id"]}, timeout=30)
+        assert cancelled.json()["status"] == "cancelled"
+        assert "did not confirm the stop within 1 s" in cancelled.json()["error"]
+        with Client(cluster.address, timeout=10) as client:
+            until(lambda: not client.list_datasets(), 30, "the scheduler to drop the task")
+
+
+def test_what_an_earlier_run_of_the_app_left_on_the_cluster_is_swept(
+    settings: Settings, cluster: DaskCluster
+) -> None:
+    ours = f"task-dashboard-{cluster_id(str(settings.db_path.resolve()))}-gone-0123abcd"
+    theirs = "someone-elses-dataset"
+    with Client(cluster.address, timeout=10) as client:
+        client.publish_dataset(client.scatter(1), name=ours)
+        client.publish_dataset(client.scatter(2), name=theirs)
+        with serving(settings) as server:
+            connected(server)
+            until(lambda: client.list_datasets() == (theirs,), 30, "our leftover to go")

@@ -14,8 +14,12 @@ What can go wrong, and what the task becomes:
   log says so); when Dask gives up (KilledWorker): `failed`, "worker lost";
 - the connection to the scheduler is lost while it runs: `interrupted`; the executor
   keeps trying to connect, and local tasks are not affected;
-- stopped by the user: the worker is asked to stop it (Client.run of remote.stop) and the
-  task ends once the worker confirms that the work has ended, or the wait runs out.
+- stopped by the user: the workers are asked to stop it (Client.run of remote.stop) and
+  the task ends once its worker confirms that the work has ended, or the wait runs out.
+
+Whatever this app gives up on (a run interrupted while the scheduler lived on, a stop never
+confirmed) is left published on the scheduler; each new connection sweeps our datasets
+that no task here waits for, and stops their work.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +86,7 @@ class DaskExecutor:
         app_id: str,
         on_worker: Callable[[str, str], None],
         on_info: Callable[[ClusterInfo], None],
+        wanted: Callable[[str], bool],
         security: Security | None = None,
         stop_timeout: float = 10.0,
         connect_timeout: float = 5.0,
@@ -94,6 +99,8 @@ class DaskExecutor:
         self._topic = f"task-dashboard-{app_id}"
         self._on_worker = on_worker
         self._on_info = on_info
+        self._wanted = wanted  # whether a task runs here (the engine's word)
+        self._may_sweep = False
         self.stop_timeout = stop_timeout
         self._connect_timeout = connect_timeout
         self.info = ClusterInfo(address)
@@ -128,8 +135,10 @@ class DaskExecutor:
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
-        for chore in list(self._chores):
-            await asyncio.gather(chore, return_exceptions=True)
+        if self._chores:  # each talks to the scheduler, which may not answer
+            await asyncio.wait(self._chores, timeout=CLOSE_SECONDS)
+            for chore in list(self._chores):
+                chore.cancel()
         if self._client is not None:
             await _close(self._client)
         if self._cluster is not None:
@@ -139,7 +148,7 @@ class DaskExecutor:
 
     async def run(self, task: Task, kind: Kind, ctx: TaskContext, reattach: bool) -> None:
         task_id = task.task_id
-        here = self._remotes[task_id] = _Remote(ctx, worker=task.worker)
+        here = self._remotes[task_id] = _Remote(ctx, worker=task.worker if reattach else None)
         try:
             client = await self._ready(reattach)
             if reattach:
@@ -148,35 +157,33 @@ class DaskExecutor:
             else:
                 here.key = f"{self._prefix}{task_id}-{uuid.uuid4().hex[:8]}"
                 here.future = client.submit(
-                    remote.run, task_id, self._topic, kind, task.params, task.elapsed,
+                    remote.run, here.key, task_id, self._topic, kind, task.params, task.elapsed,
                     key=here.key, pure=False, retries=0,
                 )  # fmt: skip
                 await client.publish_dataset(here.future, name=here.key)
+            if here.stopping:  # asked while the future was on its way: stop() could not
+                await self._send_stop(client, here)
             outcome = await self._outcome(here)
         finally:
             here.done.set()
-        if outcome["status"] == "stopped":
-            raise Stopped
         if outcome["status"] == "failed":
             raise RuntimeError(outcome["error"])
+        if outcome["status"] == "stopped":
+            if not here.stopping:  # never, unless a stop meant for another run got here
+                raise Ended(TaskStatus.FAILED, "its worker stopped it, and nobody here asked")
+            raise Stopped
 
     async def stop(self, task_id: str) -> str | None:
-        """Ask the worker to end this task's work; None once it confirms, else the error
-        the task ends with."""
+        """Ask the workers to end this task's work; None once it has (or never started),
+        else the error the task ends with."""
         here = self._remotes.get(task_id)
         if here is None or here.done.is_set():
             return None
         here.stopping = True
-        client = self._client
         try:
             async with asyncio.timeout(self.stop_timeout):
-                if client is not None and here.future is not None:
-                    # Before the first event the worker is not known: every worker hears it,
-                    # and one that has not started it yet keeps it from starting.
-                    workers = [here.worker] if here.worker else None
-                    await client.run(remote.stop, task_id, workers=workers, on_error="ignore")
-                    if here.worker is None:
-                        await client.cancel(here.future, reason="stopped by the user")
+                if self._client is not None and here.future is not None:
+                    await self._send_stop(self._client, here)
                 await here.done.wait()
         except TimeoutError:
             where = here.worker or "its worker"
@@ -187,13 +194,24 @@ class DaskExecutor:
         return None
 
     def forget(self, task_id: str) -> None:
-        """The task's end is recorded: let the scheduler drop it and its outcome."""
+        """The task's end is recorded: let the scheduler drop it and its outcome (or, with
+        no connection now, the next connection's sweep)."""
         here = self._remotes.pop(task_id, None)
         if here is None or not here.key or self._client is None:
             return
-        chore = asyncio.create_task(self._drop(self._client, here))
-        self._chores.add(chore)
-        chore.add_done_callback(self._chores.discard)
+        self._chore(self._drop(self._client, here.key, here.future, confirmed=here.done.is_set()))
+
+    @property
+    def outlives_app(self) -> bool:
+        """A LocalCluster ends with the app; a cluster of its own runs on without it."""
+        return LOCAL.fullmatch(self.address) is None
+
+    def sweep_from_now(self) -> None:
+        """The engine has started and knows which tasks run here: from now on each new
+        connection drops what earlier runs of the app left on the cluster."""
+        self._may_sweep = True
+        if self._client is not None:
+            self._chore(self._sweep(self._client))
 
     async def _outcome(self, here: _Remote) -> dict[str, Any]:
         assert here.future is not None
@@ -226,20 +244,51 @@ class DaskExecutor:
             "(the scheduler restarted too)",
         )
 
-    async def _drop(self, client: Client, here: _Remote) -> None:
+    async def _send_stop(self, client: Client, here: _Remote) -> None:
+        # Every worker hears it: after a worker died, Dask may run it on another one before
+        # its event says so, and a worker that has not started it yet keeps it from starting.
+        await client.run(remote.stop, here.key, on_error="ignore")
+        if here.worker is None and here.future is not None:
+            # Not started anywhere (as far as we know): the scheduler forgets it.
+            with contextlib.suppress(Exception):
+                await client.unpublish_dataset(here.key)
+            await client.cancel(here.future, reason="stopped by the user")
+
+    async def _drop(
+        self, client: Client, key: str, future: Future | None, confirmed: bool = True
+    ) -> None:
         with contextlib.suppress(Exception):  # gone with the scheduler, or never published
-            await client.unpublish_dataset(here.key)
-        if here.future is not None:
-            here.future.release()
+            if not confirmed:  # its work may still run: every worker is told again
+                await client.run(remote.stop, key, on_error="ignore")
+            await client.unpublish_dataset(key)
+        if future is not None:
+            future.release()
+
+    async def _sweep(self, client: Client) -> None:
+        """Drop our datasets (and stop their work) that no task here waits for any more:
+        runs given up while the connection or the app was away, or whose stop was never
+        confirmed."""
+        with contextlib.suppress(Exception):
+            for name in await client.list_datasets():
+                if not (isinstance(name, str) and name.startswith(self._prefix)):
+                    continue
+                task_id = name[len(self._prefix) :].rsplit("-", 1)[0]
+                if task_id not in self._remotes and not self._wanted(task_id):
+                    await self._drop(client, name, None, confirmed=False)
+
+    def _chore(self, work: Coroutine[Any, Any, None]) -> None:
+        chore = asyncio.create_task(work)
+        self._chores.add(chore)
+        chore.add_done_callback(self._chores.discard)
 
     # -- the connection --------------------------------------------------------------------
 
     async def _ready(self, reattach: bool) -> Client:
         """The connected client; a task that cannot reach the cluster ends at once."""
-        if not self._connected.is_set():
-            # At start-up (reattach) the first connection may still be under way.
+        if reattach and not self._connected.is_set():
+            # At start-up the first connection may still be under way.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._connect_timeout if reattach else 0):
+                async with asyncio.timeout(self._connect_timeout):
                     await self._connected.wait()
         if self._client is None or not self._connected.is_set():
             reason = self.info.error or "not connected"
@@ -263,6 +312,8 @@ class DaskExecutor:
             client.subscribe_topic(self._topic, self._on_event)
             self._client = client
             self._connected.set()
+            if self._may_sweep:
+                self._chore(self._sweep(client))
             try:
                 # Dask's client tries to reconnect on its own, but its futures are lost
                 # then all the same; a fresh client after a loss is simpler to reason about.
@@ -312,8 +363,8 @@ class DaskExecutor:
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
         msg = event[1]
         here = self._remotes.get(msg.get("id", ""))
-        if here is None or here.done.is_set():
-            return  # another run's, or one that has ended
+        if here is None or here.done.is_set() or msg.get("key") != here.key:
+            return  # another run's (an earlier one of the same task), or one that has ended
         if "started" in msg:
             worker = msg.get("worker")
             if here.worker and worker != here.worker:

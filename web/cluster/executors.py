@@ -10,13 +10,14 @@ the same.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from web.cluster import ADDRESS_HELP, ADDRESS_PATTERN
+from web.cluster import ADDRESS_HELP, ADDRESS_PATTERN, WITHOUT_TOKEN
 from web.realtime import Hub
 from web.settings import Settings
 from web.tasks.engine import TaskEngine
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ADDRESS = re.compile(ADDRESS_PATTERN)
 EXECUTORS = ("local", "dask")
+NO_SCHEDULER = "none"  # `serve --scheduler none`: forget the stored cluster
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,7 @@ def check(choice: ClusterChoice, settings: Settings) -> None:
             "--tls-ca-file, --tls-cert and --tls-key"
         )
     if choice.scheduler is not None and not auth:
-        raise Refused(
-            "a cluster runs code on other machines, so it is refused while the server runs "
-            "without a token (--no-auth); restart it with the token on"
-        )
+        raise Refused(f"{WITHOUT_TOKEN}; restart it with the token on")
 
 
 class Executors:
@@ -71,26 +70,43 @@ class Executors:
         self._app_id = app_id
         self.current = ClusterChoice()
         self._dask: Any = None  # a DaskExecutor (imported only when there is a cluster)
+        # One change at a time: a change awaits the store and the cluster's start.
+        self._changing = asyncio.Lock()
+        self._started = False  # the engine has started: it knows what runs on the cluster
 
     async def start(self, stored: dict[str, object]) -> None:
         """Before the engine starts (it reattaches to tasks on the cluster): take the stored
         choice, with start-up options over it. A choice that cannot work stops the start-up
         (InvalidTask/Refused say why)."""
         given = self._settings
-        choice = ClusterChoice(
-            executor=given.executor or str(stored.get("executor") or "local"),
-            scheduler=given.scheduler or _text_or_none(stored.get("scheduler")),
-        )
+        scheduler = _text_or_none(stored.get("scheduler"))
+        executor = str(stored.get("executor") or "local")
+        if scheduler is not None and not given.auth:
+            log.warning("not using the stored cluster %s: %s", scheduler, WITHOUT_TOKEN)
+            scheduler, executor = None, "local"
+        if given.scheduler == NO_SCHEDULER:
+            scheduler, executor = None, "local"
+        elif given.scheduler is not None:
+            scheduler = given.scheduler
+        choice = ClusterChoice(given.executor or executor, scheduler)
         check(choice, given)
         await self._take(choice)
 
-    async def store_given(self) -> None:
-        """Once the engine runs: start-up options are stored, as if set in the panel."""
+    async def engine_started(self) -> None:
+        """Start-up options are stored (as if set in the panel), and the cluster may now be
+        swept of what the engine no longer waits for."""
+        self._started = True
         if self._settings.executor or self._settings.scheduler:
             await self._engine.save_settings(self.current.public, then=_nothing)
+        if self._dask is not None:
+            self._dask.sweep_from_now()
 
     async def change(self, executor: str | None, scheduler: str | None, keep: set[str]) -> None:
         """PUT /settings: `keep` names what was left out (it stays as it is)."""
+        async with self._changing:
+            await self._change(executor, scheduler, keep)
+
+    async def _change(self, executor: str | None, scheduler: str | None, keep: set[str]) -> None:
         now = self.current
         choice = ClusterChoice(
             executor=now.executor if "executor" in keep else (executor or "local"),
@@ -136,12 +152,18 @@ class Executors:
         if choice.scheduler != self.current.scheduler or (
             choice.scheduler is not None and self._dask is None
         ):
-            await self.close()
-            self._engine.set_executor("dask", None)
+            # The new one in before the old one goes: a task that starts meanwhile runs on
+            # the new cluster rather than finding no executor.
+            old, self._dask = self._dask, None
             if choice.scheduler is not None:
-                self._dask = self._make_dask(choice.scheduler)
-                await self._dask.start()
-                self._engine.set_executor("dask", self._dask)
+                new = self._make_dask(choice.scheduler)
+                await new.start()
+                self._dask = new
+            self._engine.set_executor("dask", self._dask)
+            if self._dask is not None and self._started:
+                self._dask.sweep_from_now()
+            if old is not None:
+                await old.close()
         self._engine.default_executor = choice.executor
         self.current = choice
 
@@ -154,6 +176,7 @@ class Executors:
             app_id=self._app_id,
             on_worker=self._engine.on_worker,
             on_info=self._told,
+            wanted=lambda task_id: self._engine.running_on(task_id, "dask"),
             security=security(given.tls_ca_file, given.tls_cert, given.tls_key),
             stop_timeout=given.cluster_stop_timeout,
         )

@@ -7,10 +7,12 @@ app's topic (Worker.log_event -> the scheduler -> the app's Client.subscribe_top
 gathered and sent a few times a second. The worker's batched stream carries them ahead of
 the task's result, so the app has every line before it learns the outcome.
 
-`stop()` is sent to the worker through Client.run. It cancels the run, which ends the
+`stop()` is sent to every worker through Client.run. It cancels the run, which ends the
 work (a command's whole process tree) before `run()` returns {"status": "stopped"}: that
-answer is the app's confirmation. A stop that arrives before its run has started is kept,
-and the run then stops at once.
+answer is the app's confirmation. A stop that arrives before its run has started is kept
+(for the last STOPS_KEPT keys), and the run then stops at once. Runs, stops and events
+go by the Dask key, which is new for every submission: a stop or a late event of an earlier
+run of the same task (paused, then resumed) never touches the next one.
 
 This module is imported on the workers: they need task-dashboard installed, like any
 code a Dask cluster runs.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from distributed import get_worker
@@ -34,27 +37,35 @@ SEND_SECONDS = 0.1
 # (distributed.admin.low-level-log-length), so a chatty command costs it at most 8 MiB.
 MAX_EVENT_TEXT = 8 * 1024
 
+# Every worker hears every stop; those for runs that never come here are forgotten oldest
+# first.
+STOPS_KEPT = 10_000
+
 _lock = threading.Lock()
 _runs: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = {}
-_stop_first: set[str] = set()  # stopped before their run registered
+_stop_first: OrderedDict[str, None] = OrderedDict()  # keys stopped before their run began
 
 
-def run(task_id: str, topic: str, kind: Kind, params: dict[str, Any], elapsed: float) -> dict:
+def run(
+    key: str, task_id: str, topic: str, kind: Kind, params: dict[str, Any], elapsed: float
+) -> dict:
     """Run the task here; the outcome for the app: completed, failed (with the error) or
     stopped (the app asked, and the work has ended)."""
     worker = get_worker()
-    outbox = _Outbox(lambda msg: worker.log_event(topic, msg), task_id)
+    outbox = _Outbox(lambda msg: worker.log_event(topic, msg), task_id, key)
     outbox.send({"started": True})
-    return asyncio.run(_drive(task_id, kind, params, elapsed, outbox))
+    return asyncio.run(_drive(key, task_id, kind, params, elapsed, outbox))
 
 
-def stop(task_id: str) -> bool:
-    """Cancel the task's run on this worker (called through Client.run); True if it runs
-    here. Its run then returns "stopped" once the work has ended."""
+def stop(key: str) -> bool:
+    """Cancel this run on this worker (called through Client.run); True if it runs here.
+    The run then returns "stopped" once the work has ended."""
     with _lock:
-        found = _runs.get(task_id)
+        found = _runs.get(key)
         if found is None:
-            _stop_first.add(task_id)
+            _stop_first[key] = None
+            while len(_stop_first) > STOPS_KEPT:
+                _stop_first.popitem(last=False)
             return False
     loop, job = found
     loop.call_soon_threadsafe(job.cancel)
@@ -62,7 +73,7 @@ def stop(task_id: str) -> bool:
 
 
 async def _drive(
-    task_id: str, kind: Kind, params: dict[str, Any], elapsed: float, outbox: _Outbox
+    key: str, task_id: str, kind: Kind, params: dict[str, Any], elapsed: float, outbox: _Outbox
 ) -> dict:
     loop = asyncio.get_running_loop()
     ctx = TaskContext(
@@ -70,10 +81,10 @@ async def _drive(
     )
     job = asyncio.create_task(_work(kind, params, ctx))
     with _lock:
-        if task_id in _stop_first:
-            _stop_first.discard(task_id)
+        if key in _stop_first:
+            del _stop_first[key]
             job.cancel()
-        _runs[task_id] = (loop, job)
+        _runs[key] = (loop, job)
     sender = asyncio.create_task(outbox.keep_sending())
     try:
         await job
@@ -84,7 +95,7 @@ async def _drive(
         return {"status": "failed", "error": error}
     finally:
         with _lock:
-            _runs.pop(task_id, None)
+            _runs.pop(key, None)
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
@@ -114,9 +125,10 @@ async def _work(kind: Kind, params: dict[str, Any], ctx: TaskContext) -> None:
 class _Outbox:
     """Progress and log text of one run, gathered from any thread and sent as events."""
 
-    def __init__(self, send: Any, task_id: str) -> None:
+    def __init__(self, send: Any, task_id: str, key: str) -> None:
         self._send = send
         self._id = task_id
+        self._key = key
         self._lock = threading.Lock()
         self._progress: float | None = None
         self._text: list[str] = []
@@ -130,7 +142,7 @@ class _Outbox:
             self._text.append(text)
 
     def send(self, fields: dict[str, Any]) -> None:
-        self._send({"id": self._id, **fields})
+        self._send({"id": self._id, "key": self._key, **fields})
 
     def flush(self) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from web.clock import Clock, settle
+from web.cluster import WITHOUT_TOKEN
 from web.realtime import Hub
 from web.store import Store
 from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
@@ -155,15 +156,13 @@ class TaskEngine:
             self._save_queue(dataclasses.replace(self.queue, max_concurrent=self._initial_limit))
         now = self._clock.now()
         for task in self._with_status(S.RUNNING):
-            if task.executor == "local":
-                self._change(
-                    transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
-                )
-            elif task.executor in self._runners.executors:
+            if self._runners.outlives_app(task):
                 self._runners.launch(task, reattach=True)  # it may still run on the cluster
-            else:
+                continue
+            error = INTERRUPTED_ERROR
+            if task.executor not in self._runners.executors:
                 error = f"the app restarted without the {task.executor} executor it ran on"
-                self._change(transition(task, S.INTERRUPTED, finished_at=now, error=error))
+            self._change(transition(task, S.INTERRUPTED, finished_at=now, error=error))
         self._move_on(*(t.task_id for t in self._with_status(S.SCHEDULED)))
         try:
             await self.settled()  # a locked or full database fails the start here
@@ -182,7 +181,7 @@ class TaskEngine:
             self.flush_progress()
             now = self._clock.now()
             for task in self._with_status(S.RUNNING):
-                if task.executor == "local":  # a cluster's work goes on; start() reattaches
+                if not self._runners.outlives_app(task):  # else start() reattaches to it
                     self._change(
                         transition(task, S.INTERRUPTED, finished_at=now, error=INTERRUPTED_ERROR)
                     )
@@ -274,9 +273,7 @@ class TaskEngine:
             await self.settled()
             return cancelled
         progress = self._runners.progress.get(task_id, task.progress)
-        paused = transition(task, S.PAUSED, elapsed=self._runners.elapsed(task), progress=progress)
-        self._change(paused, then=functools.partial(self._runners.end, paused))
-        self._move_on()
+        self._record_stop(task, S.PAUSED, elapsed=self._runners.elapsed(task), progress=progress)
         await self.settled()
         return self.get(task_id)
 
@@ -290,16 +287,24 @@ class TaskEngine:
         return self.get(task_id), error
 
     def _cancel(self, task: Task, error: str | None) -> Task:
-        cancelled = transition(
+        return self._record_stop(
             task,
             S.CANCELLED,
             finished_at=self._clock.now(),
             elapsed=self._runners.elapsed(task),
             error=error,
         )
-        self._change(cancelled, then=functools.partial(self._runners.end, cancelled))
+
+    def _record_stop(self, task: Task, status: TaskStatus, **changes: Any) -> Task:
+        stopped = transition(task, status, **changes)
+        if task.status is S.RUNNING and task.executor != "local":
+            # Its work stopped before this change was decided, so no run's end will come:
+            # should the database refuse the change (undone), it is applied again later,
+            # as a run's unstored end is (_endings, _move_on).
+            self._endings[task.task_id] = (status, changes)
+        self._change(stopped, then=functools.partial(self._runners.end, stopped))
         self._move_on()
-        return cancelled
+        return stopped
 
     async def resume(self, task_id: str) -> Task:
         """Back in line; it continues where it stopped when a slot is free."""
@@ -495,10 +500,7 @@ class TaskEngine:
 
     def _executor(self, name: str) -> str:
         if name != "local" and not self._allow_programs:
-            raise Refused(
-                f"tasks on the {name} executor run code on other machines, so they are refused "
-                "while the server runs without a token (--no-auth); restart it with the token on"
-            )
+            raise Refused(f"{WITHOUT_TOKEN}; restart it with the token on")
         if name not in self._runners.executors:
             known = ", ".join(sorted(self._runners.executors))
             raise InvalidTask(
@@ -515,6 +517,10 @@ class TaskEngine:
 
     def all_running(self) -> list[Task]:
         return self._with_status(S.RUNNING)
+
+    def running_on(self, task_id: str, executor: str) -> bool:
+        task = self._ledger.tasks.get(task_id)
+        return task is not None and task.status is S.RUNNING and task.executor == executor
 
     def on_worker(self, task_id: str, worker: str) -> None:
         """A cluster task's worker is known (or it moved to another one)."""

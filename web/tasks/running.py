@@ -36,11 +36,14 @@ class Ended(Exception):
 
 
 class Stopped(Exception):
-    """The work stopped because it was asked to: whoever asked records the task's end."""
+    """The work stopped because Runners.stop asked it to: the command that asked records
+    the task's end (and the engine re-applies it should that change be undone)."""
 
 
 class Executor(Protocol):
     name: str
+    # Whether its work goes on when the app stops (the next start reattaches to it).
+    outlives_app: bool
 
     def run(self, task: Task, kind: Kind, ctx: TaskContext, reattach: bool) -> Awaitable[None]:
         """The task's work: returns when it completed; raises what it failed with, Ended
@@ -58,6 +61,7 @@ class LocalExecutor:
     """Runs the kind in this process."""
 
     name = "local"
+    outlives_app = False
 
     def run(self, task: Task, kind: Kind, ctx: TaskContext, reattach: bool) -> Awaitable[None]:
         # The kind's own awaitable, not a coroutine around it (Kind.run says why).
@@ -108,6 +112,10 @@ class Runners:
         """Seconds the task has run in all, the current run included."""
         started = self._run_started.get(task.task_id)
         return task.elapsed + (0.0 if started is None else self._clock.monotonic() - started)
+
+    def outlives_app(self, task: Task) -> bool:
+        executor = self.executors.get(task.executor)
+        return executor is not None and executor.outlives_app
 
     async def stop(self, task: Task) -> str | None:
         """Before a running task is recorded as stopped: its executor's answer (see there)."""
