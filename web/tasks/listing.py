@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from web.tasks.errors import TaskNotFound
 from web.tasks.ledger import Ledger
 from web.tasks.model import FINAL_STATUSES, Task, TaskStatus
-from web.tasks.search import matching
+from web.tasks.search import fold, matching
 
 S = TaskStatus
 
@@ -86,7 +86,7 @@ class Listing:
             # Kinds and names never change, so what matched stands until tasks come or go:
             # the page scrolling through one search pays for the scan once, and a search
             # typed further (a longer query) looks only at what the shorter one found.
-            query = query.lower()
+            query = fold(query)
             tasks = (kind, len(ids), ids[0] if ids else None)
             last = self._found
             if last is None or last[0] != (tasks, query):

@@ -1,5 +1,6 @@
 """Which tasks match the list's filters, read from the JSON that memory keeps of every task:
 a kind (exact), and a search text (in the name, in any case, or at the start of the id).
+"In any case" is fold() below, which the history's SQL search (web/history.py) shares.
 
 A finished task is in memory only as its JSON (web/tasks/ledger.py), so that is what the
 filters read. Task._render writes task_id, name and kind first, each a JSON string; inside
@@ -17,6 +18,18 @@ ID = b'{"task_id":"'
 NAME = b'","name":"'
 KIND = b'","kind":"'
 ESCAPE = b"\\"
+# Non-ASCII letters whose lower case is, or holds, an ASCII letter (the Kelvin sign's is "k",
+# İ's an "i" and a dot): fold() leaves them as they are, so a search for "k" or "i" means
+# those letters, and every ASCII letter of a folded name is one of the name's own, which
+# the byte search below relies on (tests/test_search_fold.py checks every code point).
+_KEPT = "\u0130\u212a"
+
+
+def fold(text: str) -> str:
+    """Text as a search compares it: in lower case, letters beyond ASCII too."""
+    if "\u0130" not in text and "\u212a" not in text:  # as good as always: two C scans
+        return text.lower()
+    return "".join(c if c in _KEPT else c.lower() for c in text)
 
 
 def _text(value: str) -> bytes:
@@ -32,7 +45,7 @@ def matching(ids: list[str], rows: list[bytes], kind: str | None, query: str) ->
         field = KIND + _text(kind) + b'","duration":'
         picked = [n for n in picked if (r := rows[n]).startswith(field, r.find(KIND))]
     if query:
-        picked = _named(rows, picked, query.lower())
+        picked = _named(rows, picked, fold(query))
     return [ids[n] for n in picked]
 
 
@@ -73,5 +86,5 @@ def _probe(query: str) -> tuple[bytes, bool]:
 
 
 def _text_of(name: bytes) -> str:
-    """A name's lowered JSON bytes back as lowered text (JSON escapes are lower case)."""
-    return json.loads(b'"' + name + b'"').lower()
+    """A name's lowered JSON bytes back as folded text (JSON escapes are lower case)."""
+    return fold(json.loads(b'"' + name + b'"'))
