@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from web.history import History, TaskFilter
 from web.store import MIGRATIONS, Store, StoreError
 from web.tasks.model import Task, TaskStatus
 
@@ -47,17 +48,25 @@ def test_round_trip_keeps_every_field_in_insertion_order(tmp_path: Path) -> None
     assert loaded[1] == original[1].with_progress(0.5)
 
 
+def database_at(db: Path, version: int, insert: str, rows: list[tuple]) -> None:
+    """A database as that version of the app left it, with `rows` put in by `insert`."""
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:version]:
+            conn.executescript(script)
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.executemany(insert, rows)
+
+
 def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
-    with sqlite3.connect(db) as conn:  # a database as version 2 of the app left it
-        for script in MIGRATIONS[:2]:
-            conn.executescript(script)
-        conn.execute("PRAGMA user_version = 2")
-        conn.executemany(
-            "INSERT INTO tasks (task_id, name, kind, status, created_at, after, elapsed) "
-            "VALUES (?, 'n', 'timer', 'completed', 1.0, ?, 1.5)",
-            [("old1", "[]"), ("old2", '["old1"]'), ("old3", "[]")],
-        )
+    database_at(
+        db,
+        2,
+        "INSERT INTO tasks (task_id, name, kind, status, created_at, after, elapsed) "
+        "VALUES (?, 'n', 'timer', 'completed', 1.0, ?, 1.5)",
+        [("old1", "[]"), ("old2", '["old1"]'), ("old3", "[]")],
+    )
+    with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM tasks WHERE task_id = 'old3'")  # the newest, cleared
     store = Store.open(db)
     store.write([("insert", [(3, task("new"), None)])])
@@ -68,13 +77,55 @@ def test_upgrade_from_version_2_keeps_every_task_in_order(tmp_path: Path) -> Non
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        # Rows are found by seq: no index on the random task ids is kept up to date (the
-        # indexes there are GET /stats's, on times and statuses).
+        # Rows are found by seq: no index keyed on the random task ids is kept up to date
+        # (the indexes there are GET /stats's, on times and statuses, and its search's).
         indexes = [row[1] for row in conn.execute("PRAGMA index_list(tasks)")]
-        assert sorted(indexes) == ["tasks_created", "tasks_ended", "tasks_ran", "tasks_started"]
+        assert sorted(indexes) == [
+            "tasks_created", "tasks_ended", "tasks_ran", "tasks_search", "tasks_started"
+        ]  # fmt: skip
         for index in indexes:
             columns = [row[2] for row in conn.execute(f"PRAGMA index_info({index})")]
-            assert "task_id" not in columns
+            assert columns[0] != "task_id"
+
+
+def test_upgrade_folds_every_name_kept_before(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    names = ["Nightly BACKUP", "Été à Zürich", "\u212a and \u0130", ""]
+    database_at(
+        db,
+        next(i for i, script in enumerate(MIGRATIONS) if "ADD COLUMN folded" in script),
+        "INSERT INTO tasks (task_id, name, kind, status, created_at) "
+        "VALUES (?, ?, 'timer', 'completed', 1.0)",
+        [(f"old{i}", name) for i, name in enumerate(names)],
+    )
+    store = Store.open(db)
+    store.write([("insert", [(9, dataclasses.replace(task("new"), name="NEW Ünï"), None)])])
+    store.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        folded = conn.execute("SELECT task_id, folded FROM tasks ORDER BY seq").fetchall()
+    # Python's lower case beyond ASCII, but for the two letters whose lower case is ASCII.
+    assert folded == [
+        ("old0", "nightly backup"),
+        ("old1", "été à zürich"),
+        ("old2", "\u212a and \u0130"),
+        ("old3", ""),
+        ("new", "new ünï"),
+    ]
+    assert [t.name for _, t in Store.open(db).load_all()] == [*names, "NEW Ünï"]
+    history = History(db)  # and the history's search reads them, old rows and new alike
+    conn = history.connect()
+    try:
+        for query, found in [
+            ("ZÜRICH", ["old1"]),
+            ("n", ["new", "old2", "old0"]),
+            ("OLD3", ["old3"]),
+        ]:
+            tasks = history.tasks_before(conn, TaskFilter(search=query), None, 10)
+            assert [t.task_id for _, t in tasks] == found
+    finally:
+        conn.close()
 
 
 def test_rows_are_changed_and_deleted_by_seq(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ WebSocket delta arrived sees that change.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from web.store import COLUMNS, StoreError, _task
 from web.tasks.model import Task
+from web.tasks.search import fold
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,13 @@ class TaskFilter:
         return " AND ".join(clauses) or "1", params
 
     def search_sql(self) -> tuple[str, dict[str, object]]:
-        """The search alone: a name part in any case, or an id prefix."""
-        query = self.search.strip().lower()
-        prefix = "substr(task_id, 1, :search_len) = :search"
+        """The search alone: a name part in any case, or an id prefix, as the list has it
+        (web/tasks/search.py): the query folded as the stored names are (migration 8) and
+        looked for literally; an id compared in any ASCII case (NOCASE), as the list does."""
+        query = fold(self.search.strip())
         params: dict[str, object] = {"search": query, "search_len": len(query)}
-        if query.isascii():
-            # LIKE ignores ASCII case, and scans twice as fast as instr(lower(name), ...).
-            params["search_like"] = "%" + re.sub(r"([%_\\])", r"\\\1", query) + "%"
-            return f"(name LIKE :search_like ESCAPE '\\' OR {prefix})", params
-        # SQLite folds ASCII only; beyond it, Python's folding (a call per row).
-        return f"(instr(py_lower(name), :search) > 0 OR {prefix})", params
+        by_id = "substr(task_id, 1, :search_len) = :search COLLATE NOCASE"
+        return f"(instr(folded, :search) > 0 OR {by_id})", params
 
 
 class History:
@@ -73,7 +70,6 @@ class History:
             conn.execute("PRAGMA busy_timeout = 5000")
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
-        conn.create_function("py_lower", 1, _lower, deterministic=True)
         return conn
 
     def rows(
@@ -118,7 +114,3 @@ class History:
             f"cannot read the task history {self.path}: {exc} "
             "(another program may hold a lock on it; try again)"
         )
-
-
-def _lower(text: str | None) -> str | None:
-    return None if text is None else text.lower()
