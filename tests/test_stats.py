@@ -68,10 +68,10 @@ def history(rig: Rig) -> dict[str, str]:
     """At T0: `a` (30 s) and `b` (90 s) start, `c` fails at once; `d` waits for its delay.
     At T0+90: `a` and `b` have completed, `d` is cancelled, `e` starts (and runs on)."""
     ids = {
-        "a": rig.add(duration=30, name="alpha"),
-        "b": rig.add(duration=90, name="beta"),
-        "c": rig.add(kind="command", command=["sh", "-c", "exit 3"], name="gamma"),
-        "d": rig.add(duration=5, delay=600, name="delta"),
+        "a": rig.add(duration=30, name="alpha job"),
+        "b": rig.add(duration=90, name="beta job"),
+        "c": rig.add(kind="command", command=["sh", "-c", "exit 3"], name="gamma job"),
+        "d": rig.add(duration=5, delay=600, name="delta job"),
     }
     until(lambda: rig.status(ids["c"]) == "failed", what="the command to fail")
     rig.advance(30)
@@ -79,7 +79,7 @@ def history(rig: Rig) -> dict[str, str]:
     rig.advance(60)
     assert rig.status(ids["b"]) == "completed"
     rig.client.post("/tasks/cancel", json={"task_id": ids["d"]})
-    ids["e"] = rig.add(duration=3600, name="epsilon")
+    ids["e"] = rig.add(duration=3600, name="epsilon job")
     return ids
 
 
@@ -156,6 +156,67 @@ def test_the_lists_filters_apply(rig: Rig, history: dict) -> None:
     assert named["series"]["completed"][-2:] == [1, 0]
     assert rig.stats(range="hour", search=history["b"][:8])["series"]["completed"][-2:] == [0, 1]
     assert sum(rig.stats(range="hour", search="nobody")["series"]["started"]) == 0
+
+
+RANGES = [
+    {"range": "hour"},
+    {"range": "day"},
+    {"range": "day", "bucket": "minute"},
+    {"range": "week", "bucket": "day"},
+    {"range": "all"},
+    {"range": "all", "bucket": "minute"},
+]
+
+
+def test_a_search_counts_as_the_ranges_do(rig: Rig, history: dict) -> None:
+    # A search is counted from the tasks it finds, not from the index ranges; where it
+    # finds every task, every figure is the same as without it, filters and all.
+    assert sum(rig.stats(range="all", search="JOB")["series"]["started"]) == 4
+    for later in (0, 2 * 3600):  # e still running; then, two hours on, e has completed
+        rig.advance(later)
+        for query in RANGES:
+            everything = rig.stats(**query)
+            assert rig.stats(**query, search="JOB") == everything, query
+            failed = rig.stats(**query, status="failed,cancelled", kind="command,timer")
+            assert failed == rig.stats(
+                **query, status="failed,cancelled", kind="command,timer", search=" job "
+            )
+
+
+# Names a search could get wrong: case beyond ASCII, letters whose lower case is ASCII,
+# what SQL LIKE reads as wildcards, what JSON escapes.
+TRICKY = [
+    "Été à Zürich", "ete without accents", "ÉTÉ", "50% off", "5000 rows", "snake_case",
+    "snakeXcase", 'say "Hi"', "back\\slash", "Kelvin \u212a", "İstanbul",
+    "istanbul", "straße", "STRASSE", "Ωmega", "x", "",
+]  # fmt: skip
+QUERIES = [
+    "été", "ÉTÉ", "ete", "é", "É", "e", "E", "t", "x", "a", "1", "ta", "50%", "%", "_", "e_c",
+    "%o", "\\", '"', '"hi"', "\t", "ss", "ß", "k", "\u212a", "i", "İ", "ω", " ZÜ ",
+]  # fmt: skip
+
+
+def test_a_search_finds_what_the_lists_search_finds(rig: Rig) -> None:
+    # One task a minute: each one's start is a bucket of its own, so the series says
+    # exactly which tasks the search found.
+    minute = {}
+    for i, name in enumerate(TRICKY):
+        minute[rig.add(duration=1, name=name)] = i
+        rig.advance(60)
+    ids = list(minute)
+    by_id = [ids[0][:1], ids[1][:2], ids[2][:6].upper()]  # ids are searched too
+    for query in QUERIES + by_id:
+        listed = rig.client.get("/tasks/status", params={"search": query, "limit": 100}).json()
+        expected = [0] * 60
+        for task in listed["tasks"]:
+            expected[minute[task["task_id"]] + 59 - len(TRICKY)] = 1
+        stats = rig.stats(range="hour", search=query)
+        assert stats["series"]["started"] == expected, (query, listed["tasks"])
+        assert stats["series"]["completed"] == expected, query
+        assert sum(stats["statuses"].values()) == listed["total"], query
+    found = rig.stats(range="hour", search="ÉTÉ")["series"]["started"]
+    assert sum(found) == 2  # "Été à Zürich" and "ÉTÉ": accents count, case does not
+    assert sum(rig.stats(range="hour", search="%")["series"]["started"]) == 1  # "50% off"
 
 
 def test_an_empty_history(rig: Rig) -> None:
