@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--json FILE]`: run the whole suite and print the table."""
+"""`python -m bench [--quick] [--adds] [--json FILE]`: run the whole suite (or only the
+bursts of adds) and print the table."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ ONCE: tuple[tuple[str, Scenario], ...] = (
 AT_SCALE = {scenarios.history, scenarios.memory}
 
 
-def run(plan: Plan, log: Callable[[str], None]) -> Results:
+def run(plan: Plan, log: Callable[[str], None], adds_only: bool = False) -> Results:
     results: Results = {"floor": {}, "naive": {}, "ours": {}}
     samples: defaultdict[tuple[str, Scenario], list[Figures]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="task-dashboard-bench-") as tmp:
@@ -52,7 +53,8 @@ def run(plan: Plan, log: Callable[[str], None]) -> Results:
         # Each round starts with the next of them, so none always runs first.
         turns = [k % len(TAKING_TURNS) for k in range(plan.repeats)]
         rounds = [TAKING_TURNS[k:] + TAKING_TURNS[:k] for k in turns]
-        for kind, scenario in [*(pair for r in rounds for pair in r), *ONCE]:
+        once = () if adds_only else ONCE
+        for kind, scenario in [*(pair for r in rounds for pair in r), *once]:
             began = time.monotonic()
             at_scale = kind == "ours" and scenario in AT_SCALE
             with start(kind, workdir, history=plan.history if at_scale else 0) as server:
@@ -62,14 +64,20 @@ def run(plan: Plan, log: Callable[[str], None]) -> Results:
             results[kind].update(
                 {key: statistics.median(f[key] for f in figures) for key in figures[0]}
             )
-        for kind, figures in scenarios.startup(("floor", "ours"), plan, workdir).items():
-            results[kind].update(figures)
+        if not adds_only:
+            for kind, figures in scenarios.startup(("floor", "ours"), plan, workdir).items():
+                results[kind].update(figures)
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite runs")
+    parser.add_argument(
+        "--adds",
+        action="store_true",
+        help="only the bursts of adds, floor and ours taking turns (a minute or two)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -77,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     plan = QUICK if args.quick else Plan()
     print(f"machine: {machine()}", flush=True)
-    results = run(plan, lambda line: print(line, file=sys.stderr, flush=True))
+    results = run(plan, lambda line: print(line, file=sys.stderr, flush=True), args.adds)
     text, all_hold = table(results, plan)
     print(text)
     print("every target holds" if all_hold else "SOME TARGETS DO NOT HOLD")

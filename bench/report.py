@@ -142,11 +142,14 @@ def _fmt(value: float, unit: str) -> str:
 
 
 def table(results: Results, plan: Plan) -> tuple[str, bool]:
-    """The table as text, and whether every target holds."""
+    """The table as text, and whether every target holds. A row whose figures this run did
+    not take (`python -m bench --adds`) is left out."""
     header = ("figure", "ours", "baseline", "ratio", "target", "result")
     lines = [header]
     all_hold = True
     for row in rows(plan):
+        if row.key not in results["ours"] or (row.base_key or row.key) not in results[row.baseline]:
+            continue
         ours = results["ours"][row.key]
         base = results[row.baseline][row.base_key or row.key]
         # No ratio of a zero or negative figure (e.g. a delta that came before its answer).

@@ -14,6 +14,8 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
+from desktop_app.coalescing import CoalescingHttpToolsProtocol
+
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +53,8 @@ class ServerThread:
             # Loopback needs no compression, and deflating every small delta for every
             # client costs the server CPU that the task engine shares.
             "ws_per_message_deflate": False,
+            # One socket write per response instead of two (desktop_app/coalescing.py).
+            "http": CoalescingHttpToolsProtocol,
             **uvicorn_options,
         }
         self.server = uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]

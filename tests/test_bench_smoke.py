@@ -39,6 +39,22 @@ def test_quick_bench_runs_and_prints_every_figure(tmp_path: Path) -> None:
         assert math.isfinite(results[row.baseline][row.base_key or row.key])
 
 
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/system-deps)")
+def test_bench_can_run_the_bursts_of_adds_alone() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--adds"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a hang guard; it takes a few seconds
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    labels = {row.key: row.label for row in rows(QUICK)}
+    assert labels["add_rate_watched"] in run.stdout
+    assert labels["add_rate_watched_plain"] in run.stdout
+    assert labels["status_page"] not in run.stdout
+
+
 def test_bench_dashboards_ask_for_what_the_page_asks_for() -> None:
     live_js = (ROOT / "web" / "static" / "js" / "live.js").read_text()
     assert re.search(r"const BATCH_MS = (\d+);", live_js)[1] == str(DASHBOARD_BATCH_MS)  # type: ignore[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests.engine_rig import Commits, Rig, build
 from web.clock import ManualClock, settle
-from web.store import StoreError
+from web.store import Ops, StoreError
 from web.tasks.engine import InvalidTask, NewTask, QueueSettings, TaskNotFound
 from web.tasks.model import IllegalTransition, TaskStatus
 
@@ -306,6 +307,38 @@ async def test_a_group_that_cannot_be_stored_changes_nothing(
     monkeypatch.undo()
     task = await rig.engine.add(NewTask(duration=5))
     assert task.status is S.RUNNING and rig.stored(task.task_id)["status"] == "running"
+
+
+async def test_a_change_handed_over_behind_one_that_fails_is_not_written(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch goes to the writer as soon as its turn ends, so one decided while an
+    earlier one is still being committed waits in the writer's queue. When the earlier
+    one fails, the later one (built on it) is refused unwritten and undone with it; what
+    is decided after the undo is written."""
+    commits = Commits(rig.store)
+    commits.failing = 1
+    inside, release = threading.Event(), threading.Event()
+
+    def held(ops: Ops) -> None:
+        inside.set()
+        release.wait()
+        commits.write(ops)
+
+    monkeypatch.setattr(rig.store, "write", held)
+    first = asyncio.create_task(rig.engine.add(NewTask(duration=5)))
+    assert await asyncio.to_thread(inside.wait, 10)
+    second = asyncio.create_task(rig.engine.add(NewTask(duration=5)))
+    await settle()
+    assert len(rig.engine._ledger._in_flight) == 2, "the second is at the writer too"
+    release.set()
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    assert all(isinstance(o, StoreError) for o in outcomes), outcomes
+    assert rig.engine.all_tasks() == [] and not rig.engine._runners.runs
+    assert commits.inserted == [], "nothing of either was written"
+    task = await rig.engine.add(NewTask(duration=5))
+    assert task.status is S.RUNNING and rig.stored(task.task_id)["status"] == "running"
+    assert commits.inserted == [[task.task_id]]
 
 
 async def test_a_slot_freed_in_a_turn_goes_to_one_task(rig: Rig) -> None:

@@ -1,9 +1,16 @@
 """The one thread that owns the task database (Datasette's single-writer pattern).
 
-The event loop never touches SQLite: it hands the writer changes to commit in one
-transaction and is told, through the loop, when they are committed or refused
-(web/tasks/ledger.py decides what goes together). A database locked by another process
+The event loop never touches SQLite: it hands the writer changes to commit and is told,
+through the loop, when they are committed or refused. A database locked by another process
 then slows writes down, never a request that only reads memory, nor the WebSocket.
+
+Changes are handed over as soon as they are decided (web/tasks/ledger.py), and the writes
+that wait while one commits go together as the next transaction, taken straight from the
+queue: the thread goes on from one commit to the next without a round trip through the
+loop, which on two busy cores cost a thread wake-up and a wait for the GIL per commit
+(bench/). Every write names its lineage: once a write fails, the writes of the same or an
+older lineage still queued were decided on top of it, so they are refused unwritten; the
+loop undoes them all and goes on with a new lineage.
 """
 
 from __future__ import annotations
@@ -26,6 +33,11 @@ Settle = Callable[[BaseException | None], None]
 class _Write:
     ops: Ops
     settle: Settle  # called on the loop: None once committed, else why it was not
+    lineage: int
+
+
+class Refused(Exception):
+    """A write not tried: one handed over before it, in its lineage, failed."""
 
 
 @dataclass(slots=True)
@@ -38,7 +50,8 @@ class Writer:
     def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
         self._store = store
         self._loop = loop
-        self._jobs: queue.SimpleQueue[_Write | _Call | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Write | _Call | object] = queue.SimpleQueue()
+        self._failed = -1  # the newest lineage a write failed in (only the thread uses it)
         self._thread = threading.Thread(target=self._work, name="sqlite-writer", daemon=True)
         self._thread.start()
 
@@ -54,9 +67,12 @@ class Writer:
         """For tests that make writes fail; only the writer's thread may call it."""
         return self._store
 
-    def write(self, ops: Ops, settle: Settle) -> None:
-        """Commit `ops` (in order, one transaction); `settle` is called on the loop."""
-        self._jobs.put(_Write(ops, settle))
+    def write(self, ops: Ops, settle: Settle, lineage: int = 0) -> None:
+        """Commit `ops` (in order, all or none; maybe in one transaction with the writes
+        handed over just before or after it); `settle` is called on the loop. Refused
+        unwritten if a write handed over earlier in the same or a newer lineage failed:
+        lineages only grow, a new one after the loop has undone a failure."""
+        self._jobs.put(_Write(ops, settle, lineage))
 
     def call(self, work: Callable[[Store], T]) -> asyncio.Future[T]:
         """Run `work(store)` in the writer's thread, after every write handed over before it."""
@@ -66,28 +82,46 @@ class Writer:
 
     async def close(self) -> None:
         """Finish what was handed over, then close the database."""
-        self._jobs.put(None)
+        self._jobs.put(_STOP)
         await asyncio.to_thread(self._thread.join)
 
     # -- the thread ------------------------------------------------------------------------
 
     def _work(self) -> None:
+        held: _Write | _Call | object | None = None  # taken from the queue, not yet handled
         try:
-            while (job := self._jobs.get()) is not None:
-                if isinstance(job, _Write):
-                    self._commit(job)
-                else:
+            while (job := held or self._jobs.get()) is not _STOP:
+                held = None
+                if isinstance(job, _Call):
                     self._run(job)
+                    continue
+                assert isinstance(job, _Write)
+                writes = [job]
+                while True:  # the writes queued right behind it: the same transaction
+                    try:
+                        held = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if not isinstance(held, _Write):
+                        break
+                    writes.append(held)
+                    held = None
+                self._commit(writes)
         finally:
             self._store.close()
 
-    def _commit(self, write: _Write) -> None:
+    def _commit(self, writes: list[_Write]) -> None:
+        refused = [w for w in writes if w.lineage <= self._failed]
+        taken = [w for w in writes if w.lineage > self._failed]
         error: BaseException | None = None
-        try:
-            self._store.write(write.ops)
-        except Exception as exc:  # StoreError, or a bug: either way nothing was written
-            error = exc
-        self._loop.call_soon_threadsafe(write.settle, error)
+        if taken:
+            try:
+                self._store.write([op for w in taken for op in w.ops])
+            except Exception as exc:  # StoreError, or a bug: either way nothing was written
+                error = exc
+                self._failed = taken[-1].lineage
+        outcomes = [(w.settle, _REFUSED) for w in refused] + [(w.settle, error) for w in taken]
+        self._loop.call_soon_threadsafe(_settle_all, outcomes)
 
     def _run(self, call: _Call) -> None:
         try:
@@ -96,6 +130,15 @@ class Writer:
             self._loop.call_soon_threadsafe(_set, call.future, None, exc)
         else:
             self._loop.call_soon_threadsafe(_set, call.future, result, None)
+
+
+_STOP = object()  # close(): what was handed over before it is done
+_REFUSED = Refused("not written: a change decided before it could not be stored")
+
+
+def _settle_all(outcomes: list[tuple[Settle, BaseException | None]]) -> None:
+    for settle, error in outcomes:
+        settle(error)
 
 
 def _set(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

@@ -6,14 +6,15 @@ the batch of this turn of the loop, which the writer thread commits in one trans
 Only once that batch is committed is the change published and its follow-up run (start a
 runner, stop one): persist, then publish. Callers that answer for a change await it.
 
-One group of batches is at the writer at a time; the batches sealed meanwhile wait and
-go together as the next group, one transaction (under load, fewer and bigger commits, and
-one hand-over to the writer's thread per commit instead of one per turn of the loop).
+Each batch goes to the writer as it is sealed; the writer commits those that queue up
+while it is busy as one transaction (under load, fewer and bigger commits) and goes on to
+the next without waiting for the loop (web/writer.py).
 
-If a group cannot be stored, it and every batch decided after it (they were built on it)
+If a batch cannot be stored, it and every batch decided after it (they were built on it)
 are undone in memory, newest first, and their callers hear the StoreError: memory and the
-file stay equal and nothing was published. Since those later batches were never handed
-over, the file never holds a change decided on top of one it could not take.
+file stay equal and nothing was published. The writer refuses, unwritten, the later
+batches of the same lineage already handed over, so the file never holds a change decided
+on top of one it could not take; batches decided after the undo start a new lineage.
 
 A finished task never changes again, so memory keeps only its JSON and its status (a
 third of a Task's memory), and the history stores that JSON with it: start-up takes a
@@ -23,6 +24,7 @@ long history in as it is (Store.load_finished), with no Task built or rendered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -79,9 +81,8 @@ class Ledger:
         self.line = WaitingLine()
         self.dependents: defaultdict[str, set[str]] = defaultdict(set)
         self._open: _Batch | None = None
-        self._in_flight: deque[_Batch] = deque()  # sealed, not yet committed, in order
-        self._waiting: list[_Batch] = []  # of those, the ones not handed to the writer yet
-        self._writing: list[_Batch] | None = None  # the group at the writer
+        self._in_flight: deque[_Batch] = deque()  # at the writer, not yet committed, in order
+        self._lineage = 0  # a new one after each undo (web/writer.py)
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -195,25 +196,16 @@ class Ledger:
         if batch is None:
             return
         self._in_flight.append(batch)
-        self._waiting.append(batch)
-        if self._writing is None:
-            self._hand_over()
+        settle = functools.partial(self._written, batch, self._lineage)
+        self._writer.write(batch.ops, settle, self._lineage)
 
-    def _hand_over(self) -> None:
-        group, self._waiting = self._waiting, []
-        self._writing = group
-        ops = [op for batch in group for op in batch.ops]
-        self._writer.write(ops, lambda error: self._written(group, error))
-
-    def _written(self, group: list[_Batch], error: BaseException | None) -> None:
-        self._writing = None
+    def _written(self, batch: _Batch, lineage: int, error: BaseException | None) -> None:
+        if lineage != self._lineage:
+            return  # undone already, with the batch that failed before it
         if error is not None:
-            self._undo(error)  # it is the oldest in flight: only one group is ever handed over
+            self._undo(error)  # it is the oldest in flight: the writer keeps their order
         else:
-            for batch in group:
-                self._settle(batch)
-        if self._waiting:
-            self._hand_over()
+            self._settle(batch)
 
     def _settle(self, batch: _Batch) -> None:
         assert self._in_flight[0] is batch
@@ -236,7 +228,7 @@ class Ledger:
         if self._open is not None:
             undone.append(self._open)
         self._in_flight.clear()
-        self._waiting.clear()
+        self._lineage += 1  # the writer refuses what is still queued of the old one
         self._open = None  # its seal finds nothing to send
         for batch in reversed(undone):
             for task_id, before in reversed(batch.undo.items()):
