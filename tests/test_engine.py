@@ -172,11 +172,17 @@ async def test_restart_recovers_history(make_rig: Callable) -> None:
     await rig.clock.advance(1.1)
     running = await rig.engine.add(NewTask(duration=100, name="running"))
     waiting = await rig.engine.add(NewTask(duration=2, name="waiting"))
+    dropped = await rig.engine.add(NewTask(duration=2, name="dropped"))
+    await rig.engine.cancel(dropped.task_id)  # finished between two that wait
     later = await rig.engine.add(NewTask(duration=2, name="later", delay=60))
     await rig.clock.advance(10)
 
     rig = await rig.restart(advance=5)
     get = rig.engine.get
+    # Finished and waiting tasks come back interleaved as they were added, newest first.
+    order = [later, dropped, waiting, running, done]
+    assert [t.task_id for t in rig.engine.all_tasks()] == [t.task_id for t in order]
+    assert get(dropped.task_id).status is S.CANCELLED
     assert get(done.task_id).status is S.COMPLETED
     assert get(running.task_id).status is S.INTERRUPTED
     assert "stopped" in (get(running.task_id).error or "")

@@ -14,10 +14,10 @@ and cancels and awaits all of them in stop().
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 import functools
-import heapq
 import itertools
 import logging
 import uuid
@@ -136,18 +136,20 @@ class TaskEngine:
         )
         finished = await self._writer.call(Store.load_finished)
         unsettled = await self._writer.call(Store.load_unsettled)
-        # Into memory in submission order: the lists are each in it already.
-        by_seq = heapq.merge(
-            ((row[0], row) for row in finished), ((row[0], row) for row in unsettled)
-        )
+        # Into memory in submission order (each list is in it already): the finished rows
+        # between two unsettled tasks go in as one run, not one call per row (a 100,000-task
+        # history started a third faster so; bench/).
         ledger = self._ledger
-        seq = 0
-        for seq, row in by_seq:
-            if len(row) == 4:
-                ledger.take_finished((row,))  # type: ignore[arg-type]
-            else:
-                ledger.remember(row[1], seq)  # type: ignore[arg-type]
-        self._submitted = itertools.count(seq + 1)
+        seqs = [row[0] for row in finished]
+        taken = 0
+        for seq, task in unsettled:
+            upto = bisect.bisect_left(seqs, seq, lo=taken)
+            ledger.take_finished(finished[taken:upto])
+            ledger.remember(task, seq)
+            taken = upto
+        ledger.take_finished(finished[taken:])
+        last = max(seqs[-1] if seqs else 0, unsettled[-1][0] if unsettled else 0)
+        self._submitted = itertools.count(last + 1)
         # Tasks finished before the history kept their JSON: stored with it, once.
         for _, task in unsettled:
             if task.status.is_final:

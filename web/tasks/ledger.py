@@ -27,7 +27,7 @@ import asyncio
 import functools
 import logging
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from web.store import Op, Ops
 from web.tasks.model import Task, TaskStatus, finished_task
@@ -36,6 +36,8 @@ from web.writer import Writer
 
 log = logging.getLogger(__name__)
 S = TaskStatus
+# A status by its value without the enum's call (a tenth of a start-up's history load).
+STATUS_OF = {s.value: s for s in TaskStatus}
 Then = Callable[[], None]
 
 
@@ -130,13 +132,17 @@ class Ledger:
         task = self.tasks.get(task_id)
         return task.status if task is not None else self.finished.get(task_id)
 
-    def take_finished(self, rows: Iterable[tuple[int, str, str, bytes]]) -> None:
-        """Finished tasks from the history: (seq, task_id, status, JSON), oldest first."""
-        for seq, task_id, status, rendered in rows:
-            self.order[task_id] = seq
-            self.json[task_id] = rendered
-            self.finished[task_id] = state = TaskStatus(status)
-            self.counts[state] += 1
+    def take_finished(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
+        """Finished tasks from the history: (seq, task_id, status, JSON), oldest first.
+        Column by column through C-level updates: a start-up takes 100,000 of them."""
+        if not rows:
+            return
+        seqs, ids, statuses, rendered = zip(*rows, strict=True)
+        states = list(map(STATUS_OF.__getitem__, statuses))
+        self.order.update(zip(ids, seqs, strict=True))
+        self.json.update(zip(ids, rendered, strict=True))
+        self.finished.update(zip(ids, states, strict=True))
+        self.counts.update(states)
 
     def remember(self, task: Task, seq: int | None = None) -> None:
         """Take a task's new version; `seq` is given for a task memory does not have."""
