@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.dask_cluster import DaskCluster
@@ -47,12 +48,17 @@ def settings(settings: Settings, cluster: DaskCluster) -> Settings:
     )
 
 
+def dask_executor(http: httpx.Client) -> dict:
+    """The dask executor as GET /executors says it now."""
+    return next(e for e in http.get("/executors").json() if e["name"] == "dask")
+
+
 def connected(server: LiveServer, workers: int = 2) -> dict:
-    """The dask executor as GET /executors says it, once it is connected with `workers`."""
+    """The dask executor once it is connected with `workers`."""
 
     def check() -> dict | None:
         with server.client() as http:
-            dask = next(e for e in http.get("/executors").json() if e["name"] == "dask")
+            dask = dask_executor(http)
         return dask if dask["connected"] and dask["workers"] == workers else None
 
     return until(check, 30, f"the app to be connected to {workers} workers")

@@ -15,6 +15,7 @@ import pytest
 
 from bench.dask_cluster import DaskCluster
 from desktop_app import discovery
+from tests.cluster.conftest import dask_executor
 from tests.conftest import TOKEN, serving
 from tests.waiting import alive, task_in, until
 from web.cluster import WITHOUT_TOKEN
@@ -130,7 +131,7 @@ def test_a_tls_scheduler_with_the_security_files_from_the_settings(
             tls_ca_file=cert, tls_cert=cert, tls_key=key,
         )  # fmt: skip
         with serving(secured) as server, server.client() as http:
-            until(lambda: _dask(http)["connected"], 30, "the app to connect over TLS")
+            until(lambda: dask_executor(http)["connected"], 30, "the app to connect over TLS")
             task = http.post("/tasks/add", json={"kind": "command", "command": ["true"]}).json()
             assert task_in(http, task["task_id"], "completed", deadline=30)["worker"].startswith(
                 "tls://"
@@ -139,16 +140,12 @@ def test_a_tls_scheduler_with_the_security_files_from_the_settings(
         cluster.stop()
 
 
-def _dask(http: httpx.Client) -> dict:
-    return next(e for e in http.get("/executors").json() if e["name"] == "dask")
-
-
 def test_a_scheduler_nobody_answers_at(settings: Settings) -> None:
     """The app serves, says why it is not connected, fails cluster tasks at once with the
     reason, and stops cleanly (no half-made Dask client left behind: warnings are errors)."""
     nobody = replace(settings, scheduler="tcp://127.0.0.1:9", executor="dask")
     with serving(nobody) as server, server.client() as http:
-        dask = until(lambda: _dask(http) if _dask(http)["error"] else None, 30, "the reason")
+        dask = until(lambda: (now := dask_executor(http))["error"] and now, 30, "the reason")
         assert not dask["connected"] and "127.0.0.1:9" in dask["error"]
         task = http.post("/tasks/add", json={"duration": 1}).json()
         failed = task_in(http, task["task_id"], "failed", deadline=30)

@@ -19,7 +19,7 @@ from distributed import Client
 from websockets.sync.client import ClientConnection, connect
 
 from bench.locked import held_lock
-from tests.cluster.conftest import DaskCluster, connected
+from tests.cluster.conftest import DaskCluster, connected, dask_executor
 from tests.conftest import LiveServer, serving
 from tests.test_command import TREE, all_gone, log_text, pids_when_ready
 from tests.waiting import task_in, until
@@ -172,11 +172,7 @@ def test_the_scheduler_killed_interrupts_its_tasks_and_the_app_goes_on(
     interrupted = task_in(http, task["task_id"], "interrupted", deadline=30)
     assert "lost the connection to the Dask scheduler" in interrupted["error"]
     dask = until(
-        lambda: (
-            next(e for e in http.get("/executors").json() if e["name"] == "dask")
-            if not connected_now(http)
-            else None
-        ),
+        lambda: None if (now := dask_executor(http))["connected"] else now,
         30,
         "the executor to say it is disconnected",
     )
@@ -189,11 +185,7 @@ def test_the_scheduler_killed_interrupts_its_tasks_and_the_app_goes_on(
     assert "could not reach the Dask scheduler" in failed["error"]
     # The scheduler comes back on its address: the app reconnects by itself.
     cluster.start_scheduler(port)
-    until(lambda: connected_now(http), 30, "the app to reconnect")
-
-
-def connected_now(http: httpx.Client) -> bool:
-    return any(e["name"] == "dask" and e["connected"] for e in http.get("/executors").json())
+    until(lambda: dask_executor(http)["connected"], 30, "the app to reconnect")
 
 
 def test_a_restarted_app_reattaches_to_tasks_still_running(
@@ -344,7 +336,7 @@ def test_the_app_stops_cleanly_while_its_scheduler_is_gone(
 ) -> None:
     connected(live_server)
     cluster.kill_scheduler()
-    until(lambda: not connected_now(http), 30, "the executor to see the loss")
+    until(lambda: not dask_executor(http)["connected"], 30, "the executor to see the loss")
     live_server.stop()  # fails unless the server thread ends (within 15 s)
 
 

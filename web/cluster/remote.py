@@ -29,7 +29,7 @@ from typing import Any
 from distributed import get_worker
 
 from web.clock import SystemClock
-from web.tasks.kinds import Kind, TaskCancelled, TaskContext
+from web.tasks.kinds import Kind, TaskContext
 
 # How often gathered progress and log text leave for the app.
 SEND_SECONDS = 0.1
@@ -79,7 +79,9 @@ async def _drive(
     ctx = TaskContext(
         task_id, SystemClock(), report=outbox.progress, write_log=outbox.log, elapsed=elapsed
     )
-    job = asyncio.create_task(_work(kind, params, ctx))
+    # A sync kind's thread is waited for even when the run is cancelled, so that "stopped"
+    # means the kind has stopped.
+    job = asyncio.ensure_future(kind.run(params, ctx, join_on_cancel=True))
     with _lock:
         if key in _stop_first:
             del _stop_first[key]
@@ -101,25 +103,6 @@ async def _drive(
             await sender
         outbox.flush()  # the last lines leave before the outcome does
     return {"status": "completed"}
-
-
-async def _work(kind: Kind, params: dict[str, Any], ctx: TaskContext) -> None:
-    """The kind's run, as the app runs it; a sync kind's thread is waited for even when
-    the run is cancelled, so that "stopped" means the kind has stopped."""
-    if kind.on_loop:
-        await kind.run(params, ctx)
-        return
-    model = kind.validate(params)
-    done = asyncio.ensure_future(asyncio.to_thread(kind.function, model, ctx))
-    try:
-        await asyncio.shield(done)
-    except asyncio.CancelledError:
-        ctx._cancel()
-        with contextlib.suppress(TaskCancelled):
-            await done  # the kind sees its cancel flag and unwinds
-        raise
-    finally:
-        ctx.flush()
 
 
 class _Outbox:

@@ -26,6 +26,7 @@ and a Python file named in the settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import threading
@@ -145,14 +146,18 @@ class Kind:
         the validation context (see CommandParams)."""
         return self.params.model_validate(raw, context={"executor": where})
 
-    def run(self, params: dict[str, Any], ctx: TaskContext) -> Awaitable[None]:
+    def run(
+        self, params: dict[str, Any], ctx: TaskContext, join_on_cancel: bool = False
+    ) -> Awaitable[None]:
         """What the runner awaits: the kind's own coroutine, or its worker thread's outcome
         (not a coroutine around either: one frame fewer for each of thousands of running
-        tasks, for the garbage collector to walk; bench/)."""
+        tasks, for the garbage collector to walk; bench/). `join_on_cancel`: a cancelled
+        sync kind's thread is waited for (a cluster worker's confirmation that it stopped);
+        else it unwinds on its own."""
         model = self.params.model_validate(params)
         if self.on_loop:
             return self.function(model, ctx)  # type: ignore[return-value]
-        return _in_worker_thread(self.function, model, ctx)
+        return _in_worker_thread(self.function, model, ctx, join_on_cancel)
 
     @functools.cached_property
     def on_loop(self) -> bool:
@@ -193,7 +198,9 @@ def kind(
     return wrap
 
 
-async def _in_worker_thread(function: KindFunction, params: BaseModel, ctx: TaskContext) -> None:
+async def _in_worker_thread(
+    function: KindFunction, params: BaseModel, ctx: TaskContext, join_on_cancel: bool
+) -> None:
     """Run a sync kind in its own daemon thread: a kind that ignores cancellation can
     then never hold up the server's exit, as a pool thread would."""
     loop = asyncio.get_running_loop()
@@ -219,9 +226,13 @@ async def _in_worker_thread(function: KindFunction, params: BaseModel, ctx: Task
     try:
         await asyncio.shield(done)
     except asyncio.CancelledError:
-        ctx._cancel()  # the thread sees it at its next check and unwinds on its own
-        # Nobody awaits the thread's outcome any more; retrieve it so it is not reported.
-        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        ctx._cancel()  # the thread sees it at its next check and unwinds
+        if join_on_cancel:
+            with contextlib.suppress(TaskCancelled):
+                await done
+        else:
+            # Nobody awaits the thread's outcome any more; retrieve it so it is not reported.
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
         raise
     finally:
         ctx.flush()  # the last lines are in the log before the task's end is recorded
