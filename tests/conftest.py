@@ -122,9 +122,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def make_rig(tmp_path: Path) -> Callable[..., Awaitable[Rig]]:
-    async def factory(max_concurrent: int | None = None) -> Rig:
-        rig = await build(tmp_path / "tasks.db", ManualClock(), max_concurrent)
-        return rig
+    async def factory(max_concurrent: int | None = None, history_window: int = 1000) -> Rig:
+        return await build(tmp_path / "tasks.db", ManualClock(), max_concurrent, history_window)
 
     return factory
 

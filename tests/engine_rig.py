@@ -42,6 +42,7 @@ class Rig:
     hub: Hub
     writer: Writer
     max_concurrent: int | None = None
+    history_window: int = 1000
 
     @property
     def store(self) -> Store:
@@ -57,7 +58,7 @@ class Rig:
     async def restart(self, *, advance: float = 0.0) -> Rig:
         await self.close()
         await self.clock.advance(advance)
-        return await build(self.db, self.clock, self.max_concurrent)
+        return await build(self.db, self.clock, self.max_concurrent, self.history_window)
 
     def stored(self, task_id: str) -> dict:
         with sqlite3.connect(self.db) as conn:
@@ -101,7 +102,9 @@ def _versions(ops: Ops) -> list[Task]:
 _ids = itertools.count(1)
 
 
-async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None) -> Rig:
+async def build(
+    db: Path, clock: ManualClock, max_concurrent: int | None = None, history_window: int = 1000
+) -> Rig:
     writer = await Writer.open(db, busy_timeout=5.0)
     hub = Hub()
     logs = LogBook(db.parent / "task-logs", 64 * 1024, hub.publish_log)
@@ -113,10 +116,11 @@ async def build(db: Path, clock: ManualClock, max_concurrent: int | None = None)
         kinds={k.name: k for k in (timer, boom, garbled)},
         new_id=lambda: f"t{next(_ids)}",
         max_concurrent=max_concurrent,
+        history_window=history_window,
     )
     clock.also_wait = engine.idle
     await engine.start()
-    return Rig(db, clock, engine, hub, writer, max_concurrent)
+    return Rig(db, clock, engine, hub, writer, max_concurrent, history_window)
 
 
 def stored_tasks(db: Path) -> list[Task]:

@@ -149,9 +149,10 @@ async def list_tasks(
     ] = "newest",
 ) -> Response:
     engine = engine_of(request)
-    tasks, total = engine.listing.page(
-        statuses, limit, offset, kind=kind or None, query=search.strip(), line=order == "line"
-    )
+    wanted = (statuses, limit, offset, kind or None, search.strip(), order == "line")
+    if engine.listing.needs_history(*wanted):
+        await engine.whole_history()
+    tasks, total = engine.listing.page(*wanted)
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
     tail = f'],"counts":{{{counts}}},"total":{total}}}'.encode()
     return Response(_joined(tasks, b'{"tasks":[', tail), media_type="application/json")
@@ -182,7 +183,7 @@ async def read_log(
     limit: Annotated[int, Query(ge=1, le=1024 * 1024, description="Bytes at most.")] = 65536,
 ) -> LogChunkOut:
     engine = engine_of(request)
-    task = engine.get(task_id)
+    task = await engine.find(task_id)
     chunk = engine.logs.read(task_id, offset, limit)
     return LogChunkOut(
         task_id=task_id,
@@ -203,6 +204,7 @@ async def list_kinds(request: Request) -> list[dict]:
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses={**COMMON, **NOT_FOUND})
 async def get_task(task_id: str, request: Request) -> Response:
     engine = engine_of(request)
+    await engine.find(task_id)  # it may be in the history still being paged in
     return Response(engine.listing.task_json(task_id), media_type="application/json")
 
 

@@ -75,6 +75,7 @@ def create_app(
             max_concurrent=settings.max_concurrent,
             progress_interval=settings.progress_interval,
             allow_programs=settings.auth,
+            history_window=settings.history_window,
         )
         app.state.hub = hub
         app.state.engine = engine

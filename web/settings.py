@@ -85,6 +85,9 @@ class Settings:
     # How long a write waits for another process's lock on the database before the change
     # is refused (503); the server keeps answering everything else meanwhile.
     db_busy_timeout: float = 5.0
+    # Finished tasks read before the server answers at start; older ones are paged in
+    # behind (at least the WebSocket snapshot's 200, so that it never waits for them).
+    history_window: int = 1000
     # The executor for tasks that name none, and the Dask scheduler of the `dask` one
     # (web/cluster/); None: as stored (PUT /settings), else local and no cluster.
     executor: str | None = None

@@ -21,6 +21,7 @@ from starlette.datastructures import State
 
 from web.notify_prefs import NotifyPrefsBook
 from web.realtime import MAX_BATCH_MS, Hub, Subscription
+from web.store import StoreError
 from web.tasks.engine import TaskEngine, TaskNotFound
 
 router = APIRouter()
@@ -98,12 +99,12 @@ async def _read(websocket: WebSocket, sub: Subscription, engine: TaskEngine) -> 
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        problem = _handle(message.get("text"), sub, engine)
+        problem = await _handle(message.get("text"), sub, engine)
         if problem is not None:
             sub.tell(json.dumps({"type": "error", "detail": problem}))
 
 
-def _handle(text: str | None, sub: Subscription, engine: TaskEngine) -> str | None:
+async def _handle(text: str | None, sub: Subscription, engine: TaskEngine) -> str | None:
     """Apply one client request; returns what was wrong with it, if anything."""
     try:
         request = json.loads(text or "")
@@ -119,9 +120,9 @@ def _handle(text: str | None, sub: Subscription, engine: TaskEngine) -> str | No
     if kind != "follow":
         return f"unknown request type {kind!r}; use follow, unfollow or batch"
     try:
-        engine.get(str(task_id))
+        await engine.find(str(task_id))
         sub.follow(task_id, engine.logs.end(task_id))
-    except (TaskNotFound, ValueError) as exc:
+    except (TaskNotFound, StoreError, ValueError) as exc:
         return str(exc)
     return None
 

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from web.clock import Clock, settle
 from web.cluster import WITHOUT_TOKEN
 from web.realtime import Hub
-from web.store import Store
+from web.store import Store, StoreError
 from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.kinds import Kind
 from web.tasks.ledger import Ledger, Then
@@ -50,6 +50,7 @@ WAITING = frozenset({S.SCHEDULED, S.QUEUED})
 # whole percents and moves a timer's bar on its own between reports. Finer steps cost every
 # client a frame: 10,000 running hour-long timers made 5,000 deltas a second (bench/).
 PROGRESS_STEP = 0.01
+PAGE_IN_ROWS = 5_000  # finished tasks per read when the older history is paged in
 __all__ = ["InvalidParams", "InvalidTask", "NewTask", "QueueSettings", "Refused", "TaskEngine"]
 __all__ += ["TaskNotFound", "new_task_id"]
 
@@ -90,6 +91,7 @@ class TaskEngine:
         allow_programs: bool = True,
         executors: dict[str, Executor] | None = None,
         default_executor: str = "local",
+        history_window: int = 1000,
     ) -> None:
         self._writer = writer
         self._hub = hub
@@ -122,6 +124,9 @@ class TaskEngine:
         self._clearing: set[str] = set()  # deleted once their delete is committed
         self.stored_settings: dict[str, object] = {}  # as start() found them
         self._flusher: asyncio.Task[None] | None = None
+        self._history_window = history_window
+        self._paging: asyncio.Task[None] | None = None  # reading in the older history
+        self._paging_error: StoreError | None = None
         self._submitted = itertools.count(1)
         self._look_again = False  # after an undo: _move_on looks at every scheduled task
 
@@ -134,11 +139,14 @@ class TaskEngine:
             max_concurrent=stored.get("max_concurrent"),  # type: ignore[arg-type]
             paused=bool(stored.get("queue_paused", False)),
         )
-        finished = await self._writer.call(Store.load_finished)
-        unsettled = await self._writer.call(Store.load_unsettled)
+        # The newest part of the history now, the rest behind the first answers (_page_in):
+        # a start on 100,000 finished tasks spent half a second reading them (bench/).
+        opening = await self._writer.call(
+            functools.partial(Store.load_opening, newest=self._history_window)
+        )
+        finished, unsettled = opening.finished, opening.unsettled
         # Into memory in submission order (each list is in it already): the finished rows
-        # between two unsettled tasks go in as one run, not one call per row (a 100,000-task
-        # history started a third faster so; bench/).
+        # between two unsettled tasks go in as one run, not one call per row.
         ledger = self._ledger
         seqs = [row[0] for row in finished]
         taken = 0
@@ -150,6 +158,9 @@ class TaskEngine:
         ledger.take_finished(finished[taken:])
         last = max(seqs[-1] if seqs else 0, unsettled[-1][0] if unsettled else 0)
         self._submitted = itertools.count(last + 1)
+        if opening.floor:
+            ledger.start_paging(opening.floor, opening.rest)
+            self._paging = asyncio.create_task(self._page_in(), name="history-paging")
         # Tasks finished before the history kept their JSON: stored with it, once.
         for _, task in unsettled:
             if task.status.is_final:
@@ -173,9 +184,46 @@ class TaskEngine:
             raise
         self._flusher = asyncio.create_task(self._flush_loop(), name="progress-flusher")
 
+    async def _page_in(self) -> None:
+        """Read the older history into memory, a chunk at a time through the writer
+        (writes wait for one chunk at most; a chunk is a few ms of the loop's time)."""
+        paging = self._ledger.paging
+        assert paging is not None
+        after = 0
+        try:
+            while rows := await self._writer.call(
+                functools.partial(
+                    Store.load_finished, after=after, below=paging.floor, limit=PAGE_IN_ROWS
+                )
+            ):
+                self._ledger.page_in(rows)
+                after = rows[-1][0]
+        except StoreError as exc:
+            log.error("could not read the older history: %s", exc)
+            self._paging_error = exc  # what needs it answers 503 with this
+            return
+        self._ledger.paged_in()
+
+    async def whole_history(self) -> None:
+        """Returns once every task of the history is in memory (see start()); StoreError
+        if it could not be read."""
+        if self._paging is not None:
+            await asyncio.shield(self._paging)
+        if self._paging_error is not None:
+            raise self._paging_error
+
+    async def find(self, task_id: str) -> Task:
+        """get(), for a task that may be in the history still being paged in."""
+        if self._ledger.status(task_id) is None:
+            await self.whole_history()
+        return self.get(task_id)
+
     async def stop(self) -> None:
         """Record running tasks as interrupted, then cancel and await everything we started."""
         self._scheduler.stopping = True
+        if self._paging is not None:
+            self._paging.cancel()
+            await asyncio.gather(self._paging, return_exceptions=True)
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
@@ -223,6 +271,8 @@ class TaskEngine:
         except ValidationError as exc:
             raise InvalidParams(exc.errors(include_url=False, include_input=False)) from None
         ledger = self._ledger
+        if any(d not in ledger.json for d in spec.after):
+            await self.whole_history()  # it may be in the part still being paged in
         missing = [d for d in spec.after if d not in ledger.json or d in self._clearing]
         if missing:
             raise InvalidTask(f"`after` names unknown task ids: {', '.join(missing)}")
@@ -259,6 +309,7 @@ class TaskEngine:
     async def cancel(self, task_id: str) -> Task:
         """Answers once the cancel is stored; local work unwinds afterwards, work on a
         cluster has stopped before (or the error says that its worker did not answer)."""
+        await self.find(task_id)
         task, error = await self._stop_work(task_id)
         cancelled = self._cancel(task, error)
         await self.settled()
@@ -266,7 +317,7 @@ class TaskEngine:
 
     async def pause(self, task_id: str) -> Task:
         """Stop a running task part-way; it keeps its progress and frees its slot."""
-        task = self.get(task_id)
+        task = await self.find(task_id)
         if task.status is S.RUNNING and not self.kind(task.kind).resumable:
             raise TaskConflict(f"tasks of kind {task.kind!r} cannot be paused")
         task, error = await self._stop_work(task_id)
@@ -310,7 +361,7 @@ class TaskEngine:
 
     async def resume(self, task_id: str) -> Task:
         """Back in line; it continues where it stopped when a slot is free."""
-        task = self.get(task_id)
+        task = await self.find(task_id)
         if task.status is not S.PAUSED:
             # The table allows scheduled -> queued too, but that is the scheduler's move.
             raise TaskConflict(f"task {task_id} is {task.status}; only paused tasks can resume")
@@ -321,7 +372,7 @@ class TaskEngine:
 
     async def retry(self, task_id: str) -> Task:
         """Run a finished task again, as a new task with the same parameters."""
-        old = self.get(task_id)
+        old = await self.find(task_id)
         if not old.status.is_final:
             raise TaskConflict(
                 f"task {task_id} is {old.status}; only finished tasks can be retried"
@@ -341,7 +392,7 @@ class TaskEngine:
         self, task_id: str, priority: int | None = None, front: bool = False
     ) -> Task:
         """Re-rank a waiting task; `front` puts it ahead of everything waiting."""
-        task = self.get(task_id)
+        task = await self.find(task_id)
         if task.status not in WAITING:
             raise TaskConflict(
                 f"task {task_id} is {task.status}; only scheduled or queued tasks can be re-ranked"
@@ -370,6 +421,7 @@ class TaskEngine:
 
     async def clear_finished(self) -> list[str]:
         """Forget every finished task that no waiting task still runs after; returns the ids."""
+        await self.whole_history()
         ledger = self._ledger
         needed = {d for t in ledger.tasks.values() for d in t.after}
         ids = [

@@ -17,13 +17,15 @@ batches of the same lineage already handed over, so the file never holds a chang
 on top of one it could not take; batches decided after the undo start a new lineage.
 
 A finished task never changes again, so memory keeps only its JSON and its status (a
-third of a Task's memory), and the history stores that JSON with it: start-up takes a
-long history in as it is (Store.load_finished), with no Task built or rendered.
+third of a Task's memory), and the history stores that JSON with it: a long history comes
+into memory as it is (Store.load_finished), with no Task built or rendered. A start reads
+only the newest part before it answers; the older part is paged in behind it (Paging).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 import logging
 from collections import Counter, defaultdict, deque
@@ -85,6 +87,12 @@ class Ledger:
         self._open: _Batch | None = None
         self._in_flight: deque[_Batch] = deque()  # at the writer, not yet committed, in order
         self._lineage = 0  # a new one after each undo (web/writer.py)
+        self.paging: Paging | None = None  # while the older history is being read in
+
+    @property
+    def total(self) -> int:
+        """How many tasks there are, in memory or still to be paged in."""
+        return len(self.json) + (self.paging.missing if self.paging is not None else 0)
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -133,16 +141,35 @@ class Ledger:
         return task.status if task is not None else self.finished.get(task_id)
 
     def take_finished(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
-        """Finished tasks from the history: (seq, task_id, status, JSON), oldest first.
-        Column by column through C-level updates: a start-up takes 100,000 of them."""
-        if not rows:
-            return
-        seqs, ids, statuses, rendered = zip(*rows, strict=True)
-        states = list(map(STATUS_OF.__getitem__, statuses))
-        self.order.update(zip(ids, seqs, strict=True))
-        self.json.update(zip(ids, rendered, strict=True))
-        self.finished.update(zip(ids, states, strict=True))
-        self.counts.update(states)
+        """Finished tasks from the history: (seq, task_id, status, JSON), oldest first."""
+        self.counts.update(_take(rows, self.order, self.json, self.finished))
+
+    def start_paging(self, floor: int, rest: Counter[str]) -> None:
+        """The finished tasks below seq `floor` not in memory yet (`rest`, counted by
+        status) are to be paged in: counted from now on, listed once paged in."""
+        self.counts.update({STATUS_OF[status]: n for status, n in rest.items()})
+        early = sorted((self.order[i], i) for i in self.json if self.order[i] < floor)
+        self.paging = Paging(floor, rest.total(), early)
+
+    def page_in(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
+        """The next rows of the older history, oldest first (Store.load_finished)."""
+        assert self.paging is not None
+        self.paging.take([row for row in rows if row[1] not in self.json])
+
+    def paged_in(self) -> None:
+        """All of it is read: into memory it goes, in submission order."""
+        paging, self.paging = self.paging, None
+        assert paging is not None
+        merged = paging.json
+        for _, task_id in paging.early[paging.placed :]:
+            merged[task_id] = b""
+        for _, task_id in paging.early:
+            if task_id not in self.json:  # gone meanwhile
+                del merged[task_id]
+        merged.update(self.json)  # the early ones keep their place; the newer ones follow
+        self.order.update(paging.order)
+        self.finished.update(paging.finished)
+        self.json = merged
 
     def remember(self, task: Task, seq: int | None = None) -> None:
         """Take a task's new version; `seq` is given for a task memory does not have."""
@@ -247,6 +274,54 @@ class Ledger:
         for batch in undone:
             _fail(batch.done, error)
         self._on_undone()
+
+
+class Paging:
+    """The older part of the history as it is read in behind the start (start_paging).
+
+    Listing needs every task's JSON in one dict in submission order, so the older part is
+    gathered here in that order and takes the place of the newer part only once it is all
+    read: the tasks memory already had below the floor (waiting ones, and the finished
+    ones they run after) are put in their places among it as it comes."""
+
+    def __init__(self, floor: int, missing: int, early: list[tuple[int, str]]) -> None:
+        self.floor = floor
+        self.missing = missing  # finished tasks counted, listed once all are read
+        self.early = early  # (seq, task_id) of what memory has below the floor, in order
+        self.placed = 0  # how many of them have their place
+        self.json: dict[str, bytes] = {}
+        self.order: dict[str, int] = {}
+        self.finished: dict[str, TaskStatus] = {}
+
+    def take(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
+        seqs = [row[0] for row in rows]
+        early, taken = self.early, 0
+        while self.placed < len(early) and rows and early[self.placed][0] < seqs[-1]:
+            seq, task_id = early[self.placed]
+            upto = bisect.bisect_left(seqs, seq, lo=taken)
+            _take(rows[taken:upto], self.order, self.json, self.finished)
+            self.json[task_id] = b""  # its place; its JSON comes with the newer part
+            self.placed += 1
+            taken = upto
+        _take(rows[taken:], self.order, self.json, self.finished)
+
+
+def _take(
+    rows: Sequence[tuple[int, str, str, bytes]],
+    order: dict[str, int],
+    json: dict[str, bytes],
+    finished: dict[str, TaskStatus],
+) -> list[TaskStatus]:
+    """Rows of finished tasks into the three maps, column by column through C-level
+    updates (a start-up took 100,000 of them); their statuses."""
+    if not rows:
+        return []
+    seqs, ids, statuses, rendered = zip(*rows, strict=True)
+    states = list(map(STATUS_OF.__getitem__, statuses))
+    order.update(zip(ids, seqs, strict=True))
+    json.update(zip(ids, rendered, strict=True))
+    finished.update(zip(ids, states, strict=True))
+    return states
 
 
 def _fail(done: asyncio.Future[None], error: BaseException) -> None:

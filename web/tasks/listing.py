@@ -56,6 +56,7 @@ class Listing:
         """Newest first: the JSON of each task on the page, and how many match in all.
         `kind` is matched exactly; `query` in the name (in any case) or at the start of the
         id (web/tasks/search.py). `line`: queued tasks first, in the order they will start."""
+        assert not self.needs_history(statuses, limit, offset, kind, query, line)
         end = None if limit is None else offset + limit
         ledger = self._ledger
         if statuses or kind is not None or query or line:
@@ -68,9 +69,29 @@ class Listing:
             # The usual case: one pass over the stored JSON, not a Task object visited (and
             # values, not items: a tuple per task cost half as much again; bench/).
             newest_first = itertools.islice(reversed(ledger.json.values()), offset, end)
-            return list(newest_first), len(ledger.json)
+            return list(newest_first), ledger.total
         page = itertools.islice(reversed(ledger.json), offset, end)
-        return [self._listed(i) for i in page], len(ledger.json)
+        return [self._listed(i) for i in page], ledger.total
+
+    def needs_history(
+        self,
+        statuses: Iterable[TaskStatus] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        kind: str | None = None,
+        query: str = "",
+        line: bool = False,
+    ) -> bool:
+        """Whether page() with these would need the part of the history still being paged
+        in (engine.whole_history()): anything but live tasks, or the newest ones."""
+        paging = self._ledger.paging
+        if paging is None:
+            return False
+        if statuses and FINAL_STATUSES.isdisjoint(statuses):
+            return False
+        if statuses or kind is not None or query or line or limit is None:
+            return True
+        return offset + limit > len(self._ledger.json) - len(paging.early)
 
     def _matching(self, wanted: frozenset[TaskStatus], kind: str | None, query: str) -> list[str]:
         """The ids that pass the filters, newest first."""
