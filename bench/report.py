@@ -109,6 +109,13 @@ def rows(plan: Plan) -> list[Row]:
             base_key="startup_ms",
         ),
         Row(
+            f"same, until all {h} are in memory (paged in behind)",
+            "startup_whole_history_ms",
+            "floor",
+            "ms",
+            base_key="startup_ms",
+        ),
+        Row(
             f"GET /healthz p99, {lock}",
             "locked_healthz_p99",
             "ours",

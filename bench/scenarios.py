@@ -201,15 +201,21 @@ def startup(kinds: tuple[str, ...], plan: Plan, workdir: Path) -> dict[str, Figu
     runs = [(kind, 0) for kind in kinds] + [("ours", plan.history)]
     samples: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
     rss: dict[int, list[float]] = {0: [], plan.history: []}  # ours, once started
+    whole: list[float] = []  # ours: until the history paged in behind the start is all in
     for _ in range(plan.startup_runs):
         for kind, history in runs:
             with start(kind, workdir, history=history) as server:
                 samples[kind, history].append(server.started_in * 1000)
                 if kind == "ours":
+                    began = time.perf_counter()
+                    completed(server)  # a filter on finished tasks waits for all of them
+                    if history:
+                        whole.append((server.started_in + time.perf_counter() - began) * 1000)
                     rss[history].append(server.rss_mb())
     figures: dict[str, Figures] = {kind: {} for kind in kinds}
     for (kind, history), ms in samples.items():
         figures[kind]["startup_history_ms" if history else "startup_ms"] = statistics.median(ms)
+    figures["ours"]["startup_whole_history_ms"] = statistics.median(whole)
     # What holding the history costs, next to an empty one (RSS growth while tasks finish
     # under-reports it on a long history: they fill memory that loading it freed).
     held = statistics.median(rss[plan.history]) - statistics.median(rss[0])
