@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
@@ -19,8 +20,9 @@ from bench.history import write_history
 from tests.conftest import LiveServer
 from tests.engine_rig import Rig
 from web.clock import settle
-from web.settings import Settings
-from web.store import Store
+from web.realtime import SNAPSHOT_TASKS
+from web.settings import Settings, SettingsError
+from web.store import Store, StoreError
 from web.tasks.engine import NewTask
 from web.tasks.errors import TaskNotFound
 from web.tasks.model import TaskConflict, TaskStatus
@@ -151,3 +153,41 @@ def test_the_api_answers_from_the_newest_part_and_waits_for_the_rest(
     finally:
         held_paging.set()
         server.stop()
+
+
+async def test_a_history_that_cannot_be_read_answers_503_until_it_can(
+    make_rig: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = await make_rig(history_window=WINDOW)
+    ids = await history(rig)
+    read = Store.load_finished
+    failures = [StoreError("task database: disk I/O error (injected)")]
+
+    def failing_once(store: Store, *args: object, **kwargs: object) -> list:
+        if failures:
+            raise failures.pop()
+        return read(store, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "load_finished", failing_once)
+    rig = await rig.restart()
+    with pytest.raises(StoreError, match="disk I/O error"):
+        await rig.engine.find(ids[1])
+    assert rig.engine.listing.page(limit=WINDOW)[1] == 12  # the rest answers as before
+    # Asked again, it reads on from where it stopped.
+    assert (await rig.engine.find(ids[1])).status is S.COMPLETED
+    assert len(rig.engine.all_tasks()) == 12
+    await rig.close()
+
+
+def test_a_read_that_fails_is_a_store_error(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "tasks.db")
+    store.close()
+    with pytest.raises(StoreError, match=r"tasks\.db"):
+        store.load_finished()
+    with pytest.raises(StoreError, match=r"tasks\.db"):
+        store.load_opening(newest=10)
+
+
+def test_the_window_holds_at_least_a_snapshot(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="history_window must be at least 200"):
+        Settings(data_dir=tmp_path, history_window=SNAPSHOT_TASKS - 1)

@@ -11,10 +11,10 @@ from websockets.sync.client import connect
 
 from tests.conftest import LiveServer, serving
 from tests.waiting import task_in
+from web.realtime import SNAPSHOT_TASKS
 from web.settings import Settings
 from web.store import Store
 from web.tasks.model import Task, TaskStatus
-from web.ws import SNAPSHOT_TASKS
 
 SIZE = 1_000
 START = 1_800_000_000.0

@@ -24,6 +24,10 @@ import itertools
 import json
 from dataclasses import dataclass, field
 
+# A snapshot carries the newest tasks only: 100,000 of them were 45 MB per connection.
+# The page shows the first screen from it and pages the rest with GET /tasks/status.
+SNAPSHOT_TASKS = 200
+
 MAX_FOLLOWED = 16
 MAX_TELLS = 16
 MAX_BATCH_MS = 1000

@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from web.cluster import WITHOUT_TOKEN
+from web.realtime import SNAPSHOT_TASKS
 
 APP_NAME = "task-dashboard"
 HOME_ENV = "TASK_DASHBOARD_HOME"
@@ -86,7 +87,7 @@ class Settings:
     # is refused (503); the server keeps answering everything else meanwhile.
     db_busy_timeout: float = 5.0
     # Finished tasks read before the server answers at start; older ones are paged in
-    # behind (at least the WebSocket snapshot's 200, so that it never waits for them).
+    # behind. At least a WebSocket snapshot's worth, which then never waits for them.
     history_window: int = 1000
     # The executor for tasks that name none, and the Dask scheduler of the `dask` one
     # (web/cluster/); None: as stored (PUT /settings), else local and no cluster.
@@ -110,6 +111,8 @@ class Settings:
             raise SettingsError(f"{WITHOUT_TOKEN}; drop --no-auth")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise SettingsError("max_concurrent must be at least 1 (or unset for no limit)")
+        if self.history_window < SNAPSHOT_TASKS:
+            raise SettingsError(f"history_window must be at least {SNAPSHOT_TASKS}")
 
     @property
     def db_path(self) -> Path:

@@ -347,29 +347,33 @@ class Store:
         """What a start needs before it answers (web/tasks/engine.py): the rest of the
         history is read in behind it with load_finished(). One read transaction, so the
         counts of the rest and the rows read agree."""
-        self._conn.execute("BEGIN")
         try:
-            unsettled = self.load_unsettled()
-            finished = self._finished("WHERE json IS NOT NULL ORDER BY seq DESC LIMIT ?", newest)
-            finished.reverse()
-            if len(finished) < newest:
-                return Opening(unsettled, finished, 0, Counter())
-            floor = finished[0][0]
-            known = {row[1] for row in finished} | {task.task_id for _, task in unsettled}
-            needed = {d for _, task in unsettled for d in task.after} - known
-            if needed:  # older finished tasks that waiting ones run after (no index: rare)
-                marks = ", ".join("?" * len(needed))
-                where = f"WHERE json IS NOT NULL AND seq < ? AND task_id IN ({marks}) ORDER BY seq"
-                finished[:0] = self._finished(where, floor, *needed)
-            # The rest, by status: every row below the floor (a pass over a narrow index
-            # instead of the wide rows), less those read now.
-            below = "SELECT status, count(*) FROM tasks INDEXED BY tasks_created WHERE seq < ? "
-            rest = Counter(dict(self._conn.execute(below + "GROUP BY status", (floor,))))
-            rest.subtract(row[2] for row in finished if row[0] < floor)
-            rest.subtract(task.status.value for seq, task in unsettled if seq < floor)
-            return Opening(unsettled, finished, floor, +rest)
-        finally:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN")
+            try:
+                return self._opening(newest)
+            finally:
+                self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+
+    def _opening(self, newest: int) -> Opening:
+        unsettled = self.load_unsettled()
+        finished = self._finished("WHERE json IS NOT NULL ORDER BY seq DESC LIMIT ?", newest)
+        finished.reverse()
+        if len(finished) < newest:
+            return Opening(unsettled, finished, 0, Counter())
+        floor = finished[0][0]
+        known = {row[1] for row in finished} | {task.task_id for _, task in unsettled}
+        needed = {d for _, task in unsettled for d in task.after} - known
+        if needed:  # older finished tasks that waiting ones run after (no index: rare)
+            finished[:0] = self._finished_named(sorted(needed), floor)
+        # The rest, by status: every row below the floor (a pass over a narrow index
+        # instead of the wide rows), less those read now.
+        below = "SELECT status, count(*) FROM tasks INDEXED BY tasks_created WHERE seq < ? "
+        rest = Counter(dict(self._conn.execute(below + "GROUP BY status", (floor,))))
+        rest.subtract(row[2] for row in finished if row[0] < floor)
+        rest.subtract(task.status.value for seq, task in unsettled if seq < floor)
+        return Opening(unsettled, finished, floor, +rest)
 
     def load_finished(
         self, after: int = 0, below: int | None = None, limit: int = -1
@@ -383,11 +387,23 @@ class Store:
             limit,
         )
 
+    def _finished_named(self, ids: list[str], below: int) -> list[tuple[int, str, str, bytes]]:
+        rows = []
+        for start in range(0, len(ids), 500):  # within SQLite's limit on parameters
+            chunk = ids[start : start + 500]
+            where = (
+                f"WHERE json IS NOT NULL AND seq < ? AND task_id IN ({', '.join('?' * len(chunk))})"
+            )
+            rows += self._finished(where, below, *chunk)
+        return sorted(rows)
+
     def _finished(self, where: str, *params: object) -> list[tuple[int, str, str, bytes]]:
         self._conn.row_factory = None  # tuples: a tenth of the time for 100,000 rows
         try:
             sql = f"SELECT seq, task_id, status, json FROM tasks {where}"
             return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
         finally:
             self._conn.row_factory = sqlite3.Row
 

@@ -20,15 +20,11 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import State
 
 from web.notify_prefs import NotifyPrefsBook
-from web.realtime import MAX_BATCH_MS, Hub, Subscription
+from web.realtime import MAX_BATCH_MS, SNAPSHOT_TASKS, Hub, Subscription
 from web.store import StoreError
 from web.tasks.engine import TaskEngine, TaskNotFound
 
 router = APIRouter()
-
-# A snapshot carries the newest tasks only: 100,000 of them were 45 MB per connection.
-# The page shows the first screen from it and pages the rest with GET /tasks/status.
-SNAPSHOT_TASKS = 200
 
 
 def snapshot(state: State) -> str:

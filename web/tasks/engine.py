@@ -160,7 +160,6 @@ class TaskEngine:
         self._submitted = itertools.count(last + 1)
         if opening.floor:
             ledger.start_paging(opening.floor, opening.rest)
-            self._paging = asyncio.create_task(self._page_in(), name="history-paging")
         # Tasks finished before the history kept their JSON: stored with it, once.
         for _, task in unsettled:
             if task.status.is_final:
@@ -182,6 +181,8 @@ class TaskEngine:
         except BaseException:
             await self._runners.stop_all()  # start-time waits already under way
             raise
+        if ledger.paging is not None:
+            self._paging = asyncio.create_task(self._page_in(), name="history-paging")
         self._flusher = asyncio.create_task(self._flush_loop(), name="progress-flusher")
 
     async def _page_in(self) -> None:
@@ -189,26 +190,28 @@ class TaskEngine:
         (writes wait for one chunk at most; a chunk is a few ms of the loop's time)."""
         paging = self._ledger.paging
         assert paging is not None
-        after = 0
         try:
             while rows := await self._writer.call(
                 functools.partial(
-                    Store.load_finished, after=after, below=paging.floor, limit=PAGE_IN_ROWS
+                    Store.load_finished, after=paging.read, below=paging.floor, limit=PAGE_IN_ROWS
                 )
             ):
                 self._ledger.page_in(rows)
-                after = rows[-1][0]
         except StoreError as exc:
-            log.error("could not read the older history: %s", exc)
+            log.error("could not read the older history (tried again when asked): %s", exc)
             self._paging_error = exc  # what needs it answers 503 with this
             return
         self._ledger.paged_in()
 
     async def whole_history(self) -> None:
         """Returns once every task of the history is in memory (see start()); StoreError
-        if it could not be read."""
-        if self._paging is not None:
-            await asyncio.shield(self._paging)
+        if it could not be read (the next call tries again from where it stopped)."""
+        if self._paging is None:
+            return
+        if self._paging.done() and self._paging_error is not None:
+            self._paging_error = None
+            self._paging = asyncio.create_task(self._page_in(), name="history-paging")
+        await asyncio.shield(self._paging)
         if self._paging_error is not None:
             raise self._paging_error
 
@@ -258,6 +261,8 @@ class TaskEngine:
     async def add(self, spec: NewTask) -> Task:
         """The new task as it stands once it is stored (with the other changes of the same
         turn of the loop) and started if it runs at once; StoreError if it was not stored."""
+        if any(d not in self._ledger.json for d in spec.after):
+            await self.whole_history()  # it may be in the part still being paged in
         kind = self.kind(spec.kind)
         if kind.requires_token and not self._allow_programs:
             raise Refused(
@@ -271,8 +276,6 @@ class TaskEngine:
         except ValidationError as exc:
             raise InvalidParams(exc.errors(include_url=False, include_input=False)) from None
         ledger = self._ledger
-        if any(d not in ledger.json for d in spec.after):
-            await self.whole_history()  # it may be in the part still being paged in
         missing = [d for d in spec.after if d not in ledger.json or d in self._clearing]
         if missing:
             raise InvalidTask(f"`after` names unknown task ids: {', '.join(missing)}")

@@ -155,6 +155,7 @@ class Ledger:
         """The next rows of the older history, oldest first (Store.load_finished)."""
         assert self.paging is not None
         self.paging.take([row for row in rows if row[1] not in self.json])
+        self.paging.read = rows[-1][0]
 
     def paged_in(self) -> None:
         """All of it is read: into memory it goes, in submission order."""
@@ -289,6 +290,7 @@ class Paging:
         self.missing = missing  # finished tasks counted, listed once all are read
         self.early = early  # (seq, task_id) of what memory has below the floor, in order
         self.placed = 0  # how many of them have their place
+        self.read = 0  # the seq read up to
         self.json: dict[str, bytes] = {}
         self.order: dict[str, int] = {}
         self.finished: dict[str, TaskStatus] = {}
