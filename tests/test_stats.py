@@ -5,17 +5,22 @@ and what a bad range or bucket gets (422)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from desktop_app.server import ServerThread, bind_socket
+from tests.browser.seed import history_task
 from tests.conftest import TOKEN
 from tests.waiting import until
 from web.app import create_app
 from web.clock import ManualClock
 from web.settings import Settings
+from web.store import Store
 
 T0 = 1_800_000_000.0  # a whole minute and a whole hour (not a whole day)
 MINUTE = T0 // 60
@@ -47,6 +52,13 @@ class Rig:
 
 @pytest.fixture
 def rig(settings: Settings) -> Iterator[Rig]:
+    with serve(settings) as rig:
+        yield rig
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[Rig]:
+    """A server on the data dir of `settings` (and the history already in it)."""
     clock = ManualClock(start=T0)
     app = create_app(settings, clock=clock)
     server = ServerThread(app, bind_socket("127.0.0.1", 0))
@@ -217,6 +229,35 @@ def test_a_search_finds_what_the_lists_search_finds(rig: Rig) -> None:
     found = rig.stats(range="hour", search="ÉTÉ")["series"]["started"]
     assert sum(found) == 2  # "Été à Zürich" and "ÉTÉ": accents count, case does not
     assert sum(rig.stats(range="hour", search="%")["series"]["started"]) == 1  # "50% off"
+
+
+def test_a_search_puts_times_at_an_edge_where_the_ranges_do(settings: Settings) -> None:
+    # A search buckets the whole seconds of a time (web/stats.py, _SEARCHED); the ranges
+    # compare the time itself. Times just below, at and just above a minute, hour and day
+    # edge, and runs just short of a class edge, or negative (an end before a start),
+    # must count alike.
+    day = T0 // 86400 * 86400  # 8 hours before T0
+    times = [
+        t
+        for edge in (T0 - 600, T0 - 3600, day)
+        for t in (math.nextafter(edge, 0), edge, math.nextafter(edge, math.inf))
+    ]
+    runs = [math.nextafter(1, 0), 1, 14.999999, 59.9999999, 3600, -0.5]
+    tasks = [
+        dataclasses.replace(
+            history_task(i, 0), created_at=at - 1, started_at=at, finished_at=at + ran
+        )
+        for i, (at, ran) in enumerate((at, ran) for at in times for ran in runs)
+    ]
+    store = Store.open(settings.db_path)
+    store.write([("insert", [(i + 1, t, t.to_json()) for i, t in enumerate(tasks)])])
+    store.close()
+    with serve(settings) as rig:
+        # Every name in the history has a "#" (history_task): the search finds every task.
+        for query in [*RANGES, {"range": "day", "bucket": "hour"}]:
+            assert rig.stats(**query, search="#") == rig.stats(**query), query
+        by_minute = rig.stats(range="hour", search="#")["series"]["started"]
+        assert by_minute[-12:-9] == [len(runs), 2 * len(runs), 0]  # the edge at T0 - 600
 
 
 def test_an_empty_history(rig: Rig) -> None:
