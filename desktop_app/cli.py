@@ -20,6 +20,7 @@ from desktop_app import discovery, history_commands, kind_commands, queue_comman
 from desktop_app.discovery import Instance
 from desktop_app.logs import setup_logging
 from web import __version__
+from web.collector import pause_for_start_up
 from web.frozen import SUPERVISE
 from web.settings import Settings, SettingsError
 
@@ -267,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return open_desktop_app()
     if args.command == "serve":
+        pause_for_start_up()  # before serve() imports the app (web/collector.py)
         return serve(args)
     settings = Settings()
     instance = discovery.read(settings.instance_path)
