@@ -14,22 +14,21 @@ import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from desktop_app import discovery, history_commands, kind_commands, queue_commands
-from desktop_app.browser import open_in_browser
-from desktop_app.client import ClientError, InstanceClient
 from desktop_app.discovery import Instance
-from desktop_app.hosting import (
-    AlreadyRunning,
-    hosted_engine,
-    stop_signal,
-    wait_for_stop_signal,
-)
 from desktop_app.logs import setup_logging
-from desktop_app.server import BindError, ServerStartError
 from web import __version__
+from web.collector import pause_for_start_up
+from web.frozen import SUPERVISE
 from web.settings import Settings, SettingsError
-from web.tasks.command import SUPERVISE
+
+# What only some commands need is imported by them: the server (FastAPI and the app) by
+# `serve`, the client (urllib) by the commands that talk to a server. A start-up of `serve`
+# does not pay for the client, nor a `status` for FastAPI.
+if TYPE_CHECKING:
+    from desktop_app.client import InstanceClient
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from desktop_app.hosting import AlreadyRunning, hosted_engine, stop_signal, wait_for_stop_signal
+    from desktop_app.server import BindError, ServerStartError
+
     try:
         settings = Settings(
             host=args.host,
@@ -140,6 +142,8 @@ def serve(args: argparse.Namespace) -> int:
             console = sys.stdout is not None and sys.stdout.isatty()
             print(serving_lines(settings, hosted.instance, signed_in=console), flush=True)
             if args.open:
+                from desktop_app.browser import open_in_browser
+
                 if open_in_browser(hosted.instance.dashboard_url()):
                     print("Opened the dashboard in your default browser.", flush=True)
                 else:
@@ -264,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return open_desktop_app()
     if args.command == "serve":
+        pause_for_start_up()  # before serve() imports the app (web/collector.py)
         return serve(args)
     settings = Settings()
     instance = discovery.read(settings.instance_path)
@@ -272,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"no Task Dashboard is running for {settings.data_dir}: "
             "start it with `task-dashboard` (window) or `task-dashboard serve`"
         )
+    from desktop_app.client import ClientError, InstanceClient
+
     try:
         if args.command == "info":
             return info(args, instance)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from desktop_app.client import InstanceClient
+if TYPE_CHECKING:  # annotations only: `serve` need not import the client (urllib)
+    from desktop_app.client import InstanceClient
 
 
 def add_history_commands(commands: argparse._SubParsersAction) -> None:

@@ -9,10 +9,12 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from desktop_app.client import InstanceClient
 from desktop_app.queue_commands import UsageError, parse_duration
+
+if TYPE_CHECKING:  # annotations only: `serve` need not import the client (urllib)
+    from desktop_app.client import InstanceClient
 
 FINAL = ("completed", "cancelled", "failed", "interrupted")
 POLL_SECONDS = 0.25  # how often `logs --follow` asks for more

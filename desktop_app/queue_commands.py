@@ -10,9 +10,11 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from desktop_app.client import InstanceClient
+if TYPE_CHECKING:  # annotations only: `serve` need not import the client (urllib)
+    from desktop_app.client import InstanceClient
+
 
 Task = dict[str, Any]
 

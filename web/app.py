@@ -23,6 +23,7 @@ from web.notices import NoticeSink, NoticeWatcher
 from web.notify_prefs import NotifyPrefsBook
 from web.query import OneValueEach
 from web.realtime import Hub
+from web.schemas import Problem
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
 from web.store import Store, StoreError
@@ -149,8 +150,7 @@ def create_app(
         app.router.routes.extend(module.router.routes)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     _map_domain_errors(app)
-    if settings.auth:
-        _document_auth(app)
+    _complete_openapi(app, auth=settings.auth)
     return app
 
 
@@ -160,26 +160,33 @@ def _startup_failed(app: FastAPI, exc: Exception) -> None:
     log.error("cannot start: %s", exc)
 
 
-def _document_auth(app: FastAPI) -> None:
-    """Say in the OpenAPI schema what the security middleware asks of every call but
+def _complete_openapi(app: FastAPI, *, auth: bool) -> None:
+    """Add to the OpenAPI schema the Problem schema that the routes' error answers refer to
+    (web/api.py), and with `auth` what the security middleware asks of every call but
     /healthz (the middleware checks it; this only documents it)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "token": {"type": "http", "scheme": "bearer", "description": TOKEN_HELP},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE},
-            }
-            for path, operations in schema["paths"].items():
-                for operation in operations.values():
-                    operation["security"] = (
-                        [] if path in OPEN_PATHS else [{"token": []}, {"cookie": []}]
-                    )
+            components = schema.setdefault("components", {})
+            schemas = {**components.get("schemas", {}), "Problem": Problem.model_json_schema()}
+            components["schemas"] = dict(sorted(schemas.items()))  # in order, as FastAPI's
+            if auth:
+                _document_auth(schema)
         return app.openapi_schema  # build() cached it
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_auth(schema: dict[str, Any]) -> None:
+    schema["components"]["securitySchemes"] = {
+        "token": {"type": "http", "scheme": "bearer", "description": TOKEN_HELP},
+        "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE},
+    }
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            operation["security"] = [] if path in OPEN_PATHS else [{"token": []}, {"cookie": []}]
 
 
 def _map_domain_errors(app: FastAPI) -> None:

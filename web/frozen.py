@@ -26,6 +26,10 @@ BUNDLE_VARIABLES = (
 )
 # Search paths the bundle put itself on; the user's own entries stay.
 PATH_LISTS = ("LD_LIBRARY_PATH", "XDG_DATA_DIRS")
+# The frozen binary's hidden subcommand that runs a command task's supervisor (it has no
+# `python -m`; web/tasks/command.py, desktop_app/cli.py). Here, not beside the supervisor:
+# the CLI checks for it first, before it knows whether it needs pydantic or ctypes.
+SUPERVISE = "__supervise__"
 
 
 def outside_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:

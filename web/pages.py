@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from web import __version__
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 # Found next to this file, so it works from a checkout, a wheel and a PyInstaller bundle.
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 STATIC_DIR = PACKAGE_DIR / "static"
 
-templates = Jinja2Templates(directory=TEMPLATES_DIR)
 router = APIRouter(include_in_schema=False)
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """Made by the first page served: importing Jinja2 was a tenth of what `serve` added
+    to a bare FastAPI app's start-up, and a server that scripts drive never draws a page.
+    The first page (which compiles its template anyway) takes about 10 ms more."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=TEMPLATES_DIR)
 
 
 @router.get("/")
@@ -30,7 +43,7 @@ async def dashboard(request: Request) -> HTMLResponse:
     # The page is only served to authenticated clients; the API panel shows this token so
     # scripts can be pointed at this instance (JS cannot read the HttpOnly cookie).
     token = request.app.state.token if auth else ""
-    response = templates.TemplateResponse(
+    response = templates().TemplateResponse(
         request,
         "dashboard.html",
         {"version": __version__, "auth": auth, "token": token},
@@ -43,6 +56,6 @@ async def dashboard(request: Request) -> HTMLResponse:
 @router.get("/docs", response_class=HTMLResponse)
 async def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI, vendored in web/static/vendor (works offline)."""
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request, "docs.html", {"openapi_url": request.app.openapi_url}
     )

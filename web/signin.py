@@ -50,7 +50,8 @@ def safe_next(target: str | None) -> str:
 
 def sign_in_page(token_path: Path, next_path: str, *, wrong: bool) -> HTMLResponse:
     """The page, as a 401; `wrong`: a token was given and it was not ours."""
-    html = templates.get_template("signin.html").render(
+    page = templates().get_template("signin.html")
+    html = page.render(
         token_path=str(token_path),
         next_path=safe_next(next_path),
         error=WRONG_TOKEN if wrong else None,

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from web.frozen import SUPERVISE
 from web.tasks.kinds import MAX_DURATION, Kind, TaskContext, kind
 
 DEFAULT_PROGRESS = r"(\d{1,3}(?:\.\d+)?)\s?%"
@@ -89,10 +90,6 @@ class CommandParams(BaseModel):
             if compiled.groups < 1:
                 raise ValueError("the pattern needs a group that captures the percentage")
         return value
-
-
-# The frozen binary's hidden subcommand that runs the supervisor (desktop_app/cli.py).
-SUPERVISE = "__supervise__"
 
 
 def supervisor_argv() -> list[str]:
