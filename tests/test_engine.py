@@ -15,6 +15,7 @@ from tests.engine_rig import Commits, Rig, build
 from web.clock import ManualClock, settle
 from web.store import Ops, StoreError
 from web.tasks.engine import InvalidTask, NewTask, QueueSettings, TaskNotFound
+from web.tasks.listing import Wanted
 from web.tasks.model import IllegalTransition, TaskStatus
 
 pytestmark = pytest.mark.anyio
@@ -95,7 +96,7 @@ async def test_an_error_message_utf8_cannot_carry_is_mended(rig: Rig) -> None:
     task = await rig.engine.add(NewTask(duration=1, kind="garbled"))
     await rig.clock.advance(1.5)
     assert rig.engine.get(task.task_id).error == "bad ? byte"
-    [listed], _ = rig.engine.listing.page()
+    [listed], _ = rig.engine.listing.page(Wanted())
     assert json.loads(listed)["error"] == "bad ? byte"
     again = await rig.restart()
     assert again.engine.get(task.task_id).status is S.FAILED
@@ -115,7 +116,7 @@ async def test_a_history_holding_half_a_surrogate_pair_still_starts(
         conn.execute(sql, (params, task.task_id))
     again = await build(tmp_path / "tasks.db", ManualClock())
     try:
-        [listed], _ = again.engine.listing.page()
+        [listed], _ = again.engine.listing.page(Wanted())
         assert json.loads(listed)["params"]["note"] == "\ud800"
         assert b"\\ud800" in listed  # escaped: valid JSON, valid UTF-8
     finally:
@@ -253,10 +254,10 @@ async def test_clear_finished_forgets_only_final_tasks(rig: Rig) -> None:
 async def test_page_newest_first_with_filter_and_offset(rig: Rig) -> None:
     ids = [(await rig.engine.add(NewTask(duration=1 + i, name=f"n{i}"))).task_id for i in range(5)]
     await rig.clock.advance(2.5)  # n0 and n1 complete
-    page, total = rig.engine.listing.page(None, limit=2, offset=1)
+    page, total = rig.engine.listing.page(Wanted(limit=2, offset=1))
     assert [json.loads(t)["task_id"] for t in page] == [ids[3], ids[2]]
     assert total == 5
-    page, total = rig.engine.listing.page([S.COMPLETED], limit=10)
+    page, total = rig.engine.listing.page(Wanted(frozenset([S.COMPLETED]), limit=10))
     assert [json.loads(t)["task_id"] for t in page] == [ids[1], ids[0]]
     assert total == 2
     assert rig.engine.counts() == {

@@ -25,6 +25,7 @@ from web.settings import Settings, SettingsError
 from web.store import Store, StoreError
 from web.tasks.engine import NewTask
 from web.tasks.errors import TaskNotFound
+from web.tasks.listing import Wanted
 from web.tasks.model import TaskConflict, TaskStatus
 
 pytestmark = pytest.mark.anyio
@@ -75,13 +76,13 @@ async def test_a_start_answers_from_the_newest_part_and_pages_in_the_rest(
 
     # The older part is not read yet; counts and totals are whole, the newest page is there.
     assert engine.counts() == counts
-    page, total = engine.listing.page(limit=WINDOW)
+    page, total = engine.listing.page(Wanted(limit=WINDOW))
     assert total == 12
     assert [json.loads(t)["task_id"] for t in page] == newest_first[:WINDOW]
-    assert engine.listing.needs_history(limit=WINDOW + 1)
-    assert engine.listing.needs_history(statuses=[S.COMPLETED], limit=1)
-    assert engine.listing.needs_history(limit=1, query="done")
-    live, live_total = engine.listing.page(statuses=[S.SCHEDULED], limit=100)
+    assert engine.listing.needs_history(Wanted(limit=WINDOW + 1))
+    assert engine.listing.needs_history(Wanted(frozenset([S.COMPLETED]), limit=1))
+    assert engine.listing.needs_history(Wanted(limit=1, query="done"))
+    live, live_total = engine.listing.page(Wanted(frozenset([S.SCHEDULED]), limit=100))
     assert live_total == 2
     assert [json.loads(t)["task_id"] for t in live] == [ids[5], ids[3]]
     # What needs an old task waits for it: none answers "unknown" meanwhile.
@@ -121,8 +122,8 @@ async def test_a_history_shorter_than_the_window_is_read_whole(make_rig: Callabl
         await rig.clock.advance(0.6)
     rig = await rig.restart()
     assert rig.engine._ledger.paging is None
-    assert not rig.engine.listing.needs_history(statuses=[S.COMPLETED])
-    assert rig.engine.listing.page()[1] == WINDOW - 1
+    assert not rig.engine.listing.needs_history(Wanted(frozenset([S.COMPLETED])))
+    assert rig.engine.listing.page(Wanted())[1] == WINDOW - 1
     await rig.close()
 
 
@@ -172,7 +173,7 @@ async def test_a_history_that_cannot_be_read_answers_503_until_it_can(
     rig = await rig.restart()
     with pytest.raises(StoreError, match="disk I/O error"):
         await rig.engine.find(ids[1])
-    assert rig.engine.listing.page(limit=WINDOW)[1] == 12  # the rest answers as before
+    assert rig.engine.listing.page(Wanted(limit=WINDOW))[1] == 12  # the rest answers as before
     # Asked again, it reads on from where it stopped.
     assert (await rig.engine.find(ids[1])).status is S.COMPLETED
     assert len(rig.engine.all_tasks()) == 12

@@ -26,6 +26,7 @@ from web.schemas import (
     TaskOut,
 )
 from web.tasks.engine import NewTask, TaskEngine
+from web.tasks.listing import Wanted
 from web.tasks.model import Task, TaskStatus
 
 router = APIRouter()
@@ -158,10 +159,12 @@ async def list_tasks(
     ] = "newest",
 ) -> Response:
     engine = engine_of(request)
-    wanted = (statuses, limit, offset, kind or None, search.strip(), order == "line")
-    if engine.listing.needs_history(*wanted):
+    wanted = Wanted(
+        frozenset(statuses or ()), limit, offset, kind or None, search.strip(), order == "line"
+    )
+    if engine.listing.needs_history(wanted):
         await engine.whole_history()
-    tasks, total = engine.listing.page(*wanted)
+    tasks, total = engine.listing.page(wanted)
     counts = ",".join(f'"{k}":{v}' for k, v in engine.counts().items())
     tail = f'],"counts":{{{counts}}},"total":{total}}}'.encode()
     return Response(_joined(tasks, b'{"tasks":[', tail), media_type="application/json")

@@ -23,6 +23,7 @@ from web.notify_prefs import NotifyPrefsBook
 from web.realtime import MAX_BATCH_MS, SNAPSHOT_TASKS, Hub, Subscription
 from web.store import StoreError
 from web.tasks.engine import TaskEngine, TaskNotFound
+from web.tasks.listing import Wanted
 
 router = APIRouter()
 
@@ -32,7 +33,7 @@ def snapshot(state: State) -> str:
     setting (the queue's and the notify choice)."""
     engine: TaskEngine = state.engine
     notify: NotifyPrefsBook = state.notify
-    tasks, total = engine.listing.page(limit=SNAPSHOT_TASKS)
+    tasks, total = engine.listing.page(Wanted(limit=SNAPSHOT_TASKS))
     settings = {**engine.queue.public, **notify.current.public}
     return state.hub.snapshot_message(tasks, settings, total, engine.counts())
 

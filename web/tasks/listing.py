@@ -8,7 +8,7 @@ of the id) and a task's place in line filled in where it is queued.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 from web.tasks.errors import TaskNotFound
 from web.tasks.ledger import Ledger
@@ -16,6 +16,24 @@ from web.tasks.model import FINAL_STATUSES, Task, TaskStatus
 from web.tasks.search import fold, matching
 
 S = TaskStatus
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A page of the list, as GET /tasks/status and the WebSocket's snapshot ask for it.
+    `kind` is matched exactly; `query` in the name (in any case) or at the start of the id
+    (web/tasks/search.py); `line`: queued tasks first, in the order they will start."""
+
+    statuses: frozenset[TaskStatus] = frozenset()
+    limit: int | None = None
+    offset: int = 0
+    kind: str | None = None
+    query: str = ""
+    line: bool = False
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.statuses or self.kind is not None or self.query or self.line)
 
 
 class Listing:
@@ -44,54 +62,36 @@ class Listing:
             return ledger.json[task_id]
         return task.to_json()
 
-    def page(
-        self,
-        statuses: Iterable[TaskStatus] | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        kind: str | None = None,
-        query: str = "",
-        line: bool = False,
-    ) -> tuple[list[bytes], int]:
-        """Newest first: the JSON of each task on the page, and how many match in all.
-        `kind` is matched exactly; `query` in the name (in any case) or at the start of the
-        id (web/tasks/search.py). `line`: queued tasks first, in the order they will start."""
-        assert not self.needs_history(statuses, limit, offset, kind, query, line)
-        end = None if limit is None else offset + limit
+    def page(self, wanted: Wanted) -> tuple[list[bytes], int]:
+        """Newest first: the JSON of each task on the page, and how many match in all."""
+        assert not self.needs_history(wanted)
+        end = None if wanted.limit is None else wanted.offset + wanted.limit
         ledger = self._ledger
-        if statuses or kind is not None or query or line:
-            ids = self._matching(frozenset(statuses or ()), kind, query)
-            if line:
+        if wanted.filtered:
+            ids = self._matching(wanted.statuses, wanted.kind, wanted.query)
+            if wanted.line:
                 waiting = sorted((i for i in ids if i in ledger.line), key=ledger.line.position)
                 ids = waiting + [i for i in ids if i not in ledger.line]
-            return [self._listed(i) for i in ids[offset:end]], len(ids)
+            return [self._listed(i) for i in ids[wanted.offset : end]], len(ids)
         if not ledger.line:
             # The usual case: one pass over the stored JSON, not a Task object visited (and
             # values, not items: a tuple per task cost half as much again; bench/).
-            newest_first = itertools.islice(reversed(ledger.json.values()), offset, end)
+            newest_first = itertools.islice(reversed(ledger.json.values()), wanted.offset, end)
             return list(newest_first), ledger.total
-        page = itertools.islice(reversed(ledger.json), offset, end)
+        page = itertools.islice(reversed(ledger.json), wanted.offset, end)
         return [self._listed(i) for i in page], ledger.total
 
-    def needs_history(
-        self,
-        statuses: Iterable[TaskStatus] | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        kind: str | None = None,
-        query: str = "",
-        line: bool = False,
-    ) -> bool:
-        """Whether page() with these would need the part of the history still being paged
-        in (engine.whole_history()): anything but live tasks, or the newest ones."""
+    def needs_history(self, wanted: Wanted) -> bool:
+        """Whether this page would need the part of the history still being paged in
+        (engine.whole_history()): anything but live tasks, or the newest ones."""
         paging = self._ledger.paging
         if paging is None:
             return False
-        if statuses and FINAL_STATUSES.isdisjoint(statuses):
+        if wanted.statuses and FINAL_STATUSES.isdisjoint(wanted.statuses):
             return False
-        if statuses or kind is not None or query or line or limit is None:
+        if wanted.filtered or wanted.limit is None:
             return True
-        return offset + limit > len(self._ledger.json) - len(paging.early)
+        return wanted.offset + wanted.limit > len(self._ledger.json) - len(paging.early)
 
     def _matching(self, wanted: frozenset[TaskStatus], kind: str | None, query: str) -> list[str]:
         """The ids that pass the filters, newest first."""
