@@ -103,7 +103,7 @@ def create_app(
             )
             watcher.start()
         if tune_gc:
-            tune_for_serving()  # the history is loaded: out of the collector's way it goes too
+            tune_for_serving()  # started: what start-up made goes out of the collector's way
         try:
             yield
         finally:
