@@ -14,7 +14,6 @@ and cancels and awaits all of them in stop().
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import dataclasses
 import functools
@@ -145,18 +144,9 @@ class TaskEngine:
             functools.partial(Store.load_opening, newest=self._history_window)
         )
         finished, unsettled = opening.finished, opening.unsettled
-        # Into memory in submission order (each list is in it already): the finished rows
-        # between two unsettled tasks go in as one run, not one call per row.
         ledger = self._ledger
-        seqs = [row[0] for row in finished]
-        taken = 0
-        for seq, task in unsettled:
-            upto = bisect.bisect_left(seqs, seq, lo=taken)
-            ledger.take_finished(finished[taken:upto])
-            ledger.remember(task, seq)
-            taken = upto
-        ledger.take_finished(finished[taken:])
-        last = max(seqs[-1] if seqs else 0, unsettled[-1][0] if unsettled else 0)
+        ledger.take_opening(finished, unsettled)
+        last = max(finished[-1][0] if finished else 0, unsettled[-1][0] if unsettled else 0)
         self._submitted = itertools.count(last + 1)
         if opening.floor:
             ledger.start_paging(opening.floor, opening.rest)

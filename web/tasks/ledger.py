@@ -27,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
+import itertools
 import logging
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from web.store import Op, Ops
 from web.tasks.model import Task, TaskStatus, finished_task
@@ -41,6 +43,8 @@ S = TaskStatus
 # A status by its value without the enum's call (a tenth of a start-up's history load).
 STATUS_OF = {s.value: s for s in TaskStatus}
 Then = Callable[[], None]
+Row = tuple[int, str, str, bytes]  # a finished task as the history keeps it: seq, id, status, JSON
+T = TypeVar("T")
 
 
 class _Batch:
@@ -140,9 +144,15 @@ class Ledger:
         task = self.tasks.get(task_id)
         return task.status if task is not None else self.finished.get(task_id)
 
-    def take_finished(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
-        """Finished tasks from the history: (seq, task_id, status, JSON), oldest first."""
-        self.counts.update(_take(rows, self.order, self.json, self.finished))
+    def take_opening(self, finished: Sequence[Row], unsettled: Sequence[tuple[int, Task]]) -> None:
+        """What a start read (Store.load_opening), into memory in submission order (each
+        list is in it already): the finished rows between two unsettled tasks go in as one
+        run, not one call per row."""
+        for run, mark in _between(finished, unsettled):
+            self.counts.update(_take(run, self.order, self.json, self.finished))
+            if mark is not None:
+                seq, task = mark
+                self.remember(task, seq)
 
     def start_paging(self, floor: int, rest: Counter[str]) -> None:
         """The finished tasks below seq `floor` not in memory yet (`rest`, counted by
@@ -151,7 +161,7 @@ class Ledger:
         early = sorted((self.order[i], i) for i in self.json if self.order[i] < floor)
         self.paging = Paging(floor, rest.total(), early)
 
-    def page_in(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
+    def page_in(self, rows: Sequence[Row]) -> None:
         """The next rows of the older history, oldest first (Store.load_finished)."""
         assert self.paging is not None
         self.paging.take([row for row in rows if row[1] not in self.json])
@@ -295,21 +305,34 @@ class Paging:
         self.order: dict[str, int] = {}
         self.finished: dict[str, TaskStatus] = {}
 
-    def take(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
-        seqs = [row[0] for row in rows]
-        early, taken = self.early, 0
-        while self.placed < len(early) and rows and early[self.placed][0] < seqs[-1]:
-            seq, task_id = early[self.placed]
-            upto = bisect.bisect_left(seqs, seq, lo=taken)
-            _take(rows[taken:upto], self.order, self.json, self.finished)
-            self.json[task_id] = b""  # its place; its JSON comes with the newer part
-            self.placed += 1
-            taken = upto
-        _take(rows[taken:], self.order, self.json, self.finished)
+    def take(self, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        last = rows[-1][0]
+        due = list(itertools.takewhile(lambda m: m[0] < last, self.early[self.placed :]))
+        self.placed += len(due)
+        for run, mark in _between(rows, due):
+            _take(run, self.order, self.json, self.finished)
+            if mark is not None:
+                self.json[mark[1]] = b""  # its place; its JSON comes with the newer part
+
+
+def _between(
+    rows: Sequence[Row], marks: Sequence[tuple[int, T]]
+) -> Iterator[tuple[Sequence[Row], tuple[int, T] | None]]:
+    """`rows` cut at each of `marks` ((seq, x); both in seq order): each mark with the
+    rows before it, then the rows after the last one (with None)."""
+    seqs = [row[0] for row in rows]
+    taken = 0
+    for mark in marks:
+        upto = bisect.bisect_left(seqs, mark[0], lo=taken)
+        yield rows[taken:upto], mark
+        taken = upto
+    yield rows[taken:], None
 
 
 def _take(
-    rows: Sequence[tuple[int, str, str, bytes]],
+    rows: Sequence[Row],
     order: dict[str, int],
     json: dict[str, bytes],
     finished: dict[str, TaskStatus],
