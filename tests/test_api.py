@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from web.app import invalid_request
+from web.schemas import AddTask
 
 
 @pytest.fixture
@@ -149,6 +155,50 @@ def test_non_finite_and_malformed_json(client: httpx.Client) -> None:
     for raw in (b'{"duration": NaN}', b'{"duration": Infinity}', b'{"duration": 5'):
         response = client.post("/tasks/add", content=raw, headers=headers)
         assert response.status_code == 422, raw
+
+
+# Bodies a script might send by mistake, each with its content-type (None: no header).
+BAD_BODIES = [
+    (b"", None),
+    (b"", "application/json"),
+    (b"{", "application/json"),
+    (b'{"name": "x"} and more', "application/json"),
+    (b"[]", "application/json"),
+    (b"null", "application/json"),
+    (b'"x"', "application/json"),
+    (b'{"duration": 1}', None),
+    (b'{"duration": 1}', "text/plain"),
+    (b'{"duration": 1}', "multipart/form-data"),
+    (b'{"name": 5, "priority": "x"}', "application/json; charset=utf-8"),
+    (b'{"run_at": 5}', "application/json"),
+    (b'{"after": [""]}', "application/vnd.example+json"),
+    (b'{"delay": -1, "executor": "elsewhere"}', "application/json"),
+    (b"\xff", "application/json"),
+]
+
+
+def test_a_bad_add_is_answered_as_fastapi_answers_a_bad_body(client: httpx.Client) -> None:
+    """POST /tasks/add checks its body itself (web/api.py serve_add): each answer must be
+    the one a FastAPI body parameter of the same model gives, through the same handler."""
+    reference = FastAPI()
+
+    @reference.post("/tasks/add")
+    async def add(body: AddTask) -> None:
+        raise AssertionError("every body here is bad")
+
+    reference.add_exception_handler(RequestValidationError, invalid_request)
+
+    async def ask_reference(raw: bytes, headers: dict[str, str]) -> httpx.Response:
+        transport = httpx.ASGITransport(app=reference)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ref") as ref:
+            return await ref.post("/tasks/add", content=raw, headers=headers)
+
+    for raw, content_type in BAD_BODIES:
+        headers = {} if content_type is None else {"content-type": content_type}
+        expected = asyncio.run(ask_reference(raw, headers))
+        answer = client.post("/tasks/add", content=raw, headers=headers)
+        assert answer.status_code == expected.status_code in (400, 422), raw
+        assert answer.json() == expected.json(), raw
 
 
 def test_bad_query_parameters(client: httpx.Client) -> None:
