@@ -21,7 +21,7 @@ from desktop_app.discovery import Instance
 from desktop_app.logs import setup_logging
 from web import __version__
 from web.collector import pause_for_start_up
-from web.frozen import SUPERVISE
+from web.frozen import COMMIT, SUPERVISE
 from web.settings import Settings, SettingsError
 
 # What only some commands need is imported by them: the server (FastAPI and the app) by
@@ -260,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from web.tasks.supervisor import main as supervise
 
         return supervise(argv[1:])
+    if argv[:1] == [COMMIT]:
+        from web.committer import main as commit
+
+        return commit(argv[1:])
     argv, command_argv = kind_commands.split_command(argv)
     args = build_parser().parse_args(argv)
     args.command_argv = command_argv

@@ -37,6 +37,7 @@ class LiveServer:
 
     settings: Settings
     thread: ServerThread | None = None
+    writer_in_thread: bool = False  # for tests that reach into the database's writer
 
     def start(self, port: int = 0, send_buffer: int | None = None) -> LiveServer:
         sock = bind_socket("127.0.0.1", port)
@@ -45,7 +46,9 @@ class LiveServer:
             # buffer autotuning, so a client that stops reading backs up quickly.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         self.settings = replace(self.settings, port=sock.getsockname()[1])
-        self.thread = ServerThread(create_app(self.settings), sock)
+        self.thread = ServerThread(
+            create_app(self.settings, writer_in_thread=self.writer_in_thread), sock
+        )
         self.thread.start()
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,9 @@ class Rig:
 
     @property
     def store(self) -> Store:
-        """The writer thread's store: tests replace its methods to make writes fail."""
+        """The writer's store (in a thread here): tests replace its methods to make writes
+        fail."""
+        assert self.writer.store is not None
         return self.writer.store
 
     async def close(self) -> None:
@@ -73,7 +76,7 @@ class Commits:
 
     def __init__(self, store: Store) -> None:
         self._write = store.write
-        self.versions: dict[int, Task] = {}  # by id(): kept alive, so no id is reused
+        self.versions: defaultdict[str, list[Task]] = defaultdict(list)  # by task_id
         self.inserted: list[list[str]] = []  # the ids each transaction inserted
         self.failing = 0
         # Or only the next write that holds a version this says yes to.
@@ -89,10 +92,12 @@ class Commits:
         self.inserted.append(
             [row[1].task_id for kind, rows in ops if kind == "insert" for row in rows]
         )
-        self.versions.update((id(task), task) for task in _versions(ops))
+        for task in _versions(ops):
+            self.versions[task.task_id].append(task)
 
     def has(self, task: Task) -> bool:
-        return self.versions.get(id(task)) is task
+        """Whether this version was committed (a copy of it: writes cross a pipe)."""
+        return task in self.versions[task.task_id]
 
 
 def _versions(ops: Ops) -> list[Task]:
@@ -105,7 +110,7 @@ _ids = itertools.count(1)
 async def build(
     db: Path, clock: ManualClock, max_concurrent: int | None = None, history_window: int = 1000
 ) -> Rig:
-    writer = await Writer.open(db, busy_timeout=5.0)
+    writer = await Writer.open(db, busy_timeout=5.0, in_thread=True)
     hub = Hub()
     logs = LogBook(db.parent / "task-logs", 64 * 1024, hub.publish_log)
     engine = TaskEngine(

@@ -131,7 +131,7 @@ def test_the_api_answers_from_the_newest_part_and_waits_for_the_rest(
     settings: Settings, held_paging: threading.Event
 ) -> None:
     write_history(settings.db_path, 1000)  # bench/history.py: old000000 .. old000999
-    server = LiveServer(replace(settings, history_window=200)).start()
+    server = LiveServer(replace(settings, history_window=200), writer_in_thread=True).start()
     try:
         with server.client() as http, ThreadPoolExecutor(2) as pool:
             one = pool.submit(http.get, "/tasks/old000005")

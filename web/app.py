@@ -26,7 +26,7 @@ from web.realtime import Hub
 from web.schemas import Problem
 from web.security import COOKIE, OPEN_PATHS, TOKEN_HELP, SecurityMiddleware, load_or_create_token
 from web.settings import Settings
-from web.store import Store, StoreError
+from web.store import StoreError
 from web.tasks.engine import TaskEngine, new_task_id
 from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.logs import LogBook
@@ -44,17 +44,22 @@ def create_app(
     new_id: Callable[[], str] = new_task_id,
     tune_gc: bool = False,
     notices: NoticeSink | None = None,
+    writer_in_thread: bool = False,
 ) -> FastAPI:
     """The app. `tune_gc`: this process exists to serve it (web/collector.py); not for an
     app that shares its process with other work, such as a test run. `notices`: what tells
-    the user that a task ended (the desktop app's notifications; web/notices.py)."""
+    the user that a task ended (the desktop app's notifications; web/notices.py).
+    `writer_in_thread`: the database's writer in this process (web/writer.py), for tests
+    that reach into it."""
     clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             kinds = load_kinds(settings.kinds_file, settings.kill_grace)
-            writer = await Writer.open(settings.db_path, settings.db_busy_timeout)
+            writer = await Writer.open(
+                settings.db_path, settings.db_busy_timeout, in_thread=writer_in_thread
+            )
         except (StoreError, KindsError) as exc:
             _startup_failed(app, exc)
             raise
@@ -84,7 +89,7 @@ def create_app(
             engine, hub, settings, cluster_id(str(settings.db_path.resolve()))
         )
         try:
-            await executors.start(await writer.call(Store.load_settings))
+            await executors.start(await writer.call("load_settings"))
             await engine.start()  # recovery writes: a locked or full database fails here
             await executors.engine_started()
         except (StoreError, InvalidTask, Refused) as exc:

@@ -47,7 +47,7 @@ class ManualClock:
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
         # Work that finishes outside the loop and that each step waits for as well: the
-        # engine's writes, which the writer thread commits (TaskEngine.idle).
+        # engine's writes, which the database's writer commits (TaskEngine.idle).
         self.also_wait: Callable[[], Awaitable[None]] | None = None
         self._now = start
         self._mono = 0.0

@@ -30,6 +30,8 @@ PATH_LISTS = ("LD_LIBRARY_PATH", "XDG_DATA_DIRS")
 # `python -m`; web/tasks/command.py, desktop_app/cli.py). Here, not beside the supervisor:
 # the CLI checks for it first, before it knows whether it needs pydantic or ctypes.
 SUPERVISE = "__supervise__"
+# And the one that runs the task database's writer (web/committer.py, web/writer.py).
+COMMIT = "__commit__"
 
 
 def outside_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:

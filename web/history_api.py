@@ -69,7 +69,7 @@ async def get_stats(
         # after it, so the page can go on from them with the deltas it gets. A read during
         # which changes were published is made again (deltas come all the time under load,
         # so at most twice more; most of them are progress, which moves no count anyway).
-        # Changes are committed by the writer thread a moment before they are published:
+        # Changes are committed by the database's writer a moment before they are published:
         # the read counts as of `seq` only if nothing was on its way between the two
         # when it began and when it ended.
         engine = request.app.state.engine

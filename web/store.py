@@ -1,5 +1,5 @@
-"""SQLite store: the durable history. One connection, used only by the writer thread
-(web/writer.py); the event loop never calls it.
+"""SQLite store: the durable history. One connection, used only by the database's writer
+(web/committer.py, in a process of its own); the event loop never calls it.
 
 WAL with synchronous=NORMAL survives a crash of the process (not of the OS) with every
 committed write, and each change is committed before it is published.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -194,8 +195,9 @@ COLUMNS = (
     "folded",
 )
 # Many rows per statement, not executemany: the sqlite3 module lets go of the GIL around
-# every step, and under load the writer thread then waited for the event loop to hand it
-# back, once per row (bench/). A row of values is (seq, task_id, the other columns...).
+# every step, and under load a writer thread then waited for the event loop to hand it
+# back, once per row (bench/; before the writer had a process of its own). A row of
+# values is (seq, task_id, the other columns...).
 _ROW = f"({', '.join('?' * (len(COLUMNS) + 1))})"
 _ROWS_PER_STATEMENT = 32_766 // (len(COLUMNS) + 1)  # SQLite's limit on parameters
 _SETS = ", ".join(f"{c} = v.column{i + 3}" for i, c in enumerate(COLUMNS[1:]))
@@ -475,8 +477,17 @@ def _explain(path: Path, exc: sqlite3.Error) -> str:
             "another process holds a lock on it, such as a backup tool or sqlite3 opened by "
             "hand; nothing was changed: close that program and try again"
         )
-    elif "disk is full" in text or "full" in text:
+    elif "full" in text or _no_space(path):
+        # Also "disk I/O error": SQLite's word when its shared-memory file cannot grow.
+        text = text if "full" in text else f"{text}: the disk is full"
         hint = "free some disk space and try again"
     else:
         hint = "it is damaged or not a Task Dashboard database; move it aside to start afresh"
     return f"task database {path}: {text} ({hint})"
+
+
+def _no_space(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent).free < 1024 * 1024
+    except OSError:
+        return False

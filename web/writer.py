@@ -1,148 +1,270 @@
-"""The one thread that owns the task database (Datasette's single-writer pattern).
+"""The event loop's end of the task database's writer (Datasette's single-writer pattern,
+with the writer in a process of its own: web/committer.py says why and what goes between).
 
 The event loop never touches SQLite: it hands the writer changes to commit and is told,
 through the loop, when they are committed or refused. A database locked by another process
 then slows writes down, never a request that only reads memory, nor the WebSocket.
 
-Changes are handed over as soon as they are decided (web/tasks/ledger.py), and the writes
-that wait while one commits go together as the next transaction, taken straight from the
-queue: the thread goes on from one commit to the next without a round trip through the
-loop, which on two busy cores cost a thread wake-up and a wait for the GIL per commit
-(bench/). Every write names its lineage: once a write fails, the writes of the same or an
-older lineage still queued were decided on top of it, so they are refused unwritten; the
-loop undoes them all and goes on with a new lineage.
+Changes are handed over as soon as they are decided (web/tasks/ledger.py); the writer
+commits those that queue up while it is busy as one transaction. If the writer's process
+ends unasked (killed, out of memory), what it had not answered fails with a StoreError and
+a new one is started for what comes next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
+import pickle
 import queue
+import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from web.store import Ops, Store
+from web.committer import HEADER, serve
+from web.frozen import COMMIT
+from web.store import Ops, Store, StoreError
 
+__all__ = ["Settle", "Writer"]
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Settle = Callable[[BaseException | None], None]
 
 
-@dataclass(slots=True)
-class _Write:
-    ops: Ops
-    settle: Settle  # called on the loop: None once committed, else why it was not
-    lineage: int
-
-
-class Refused(Exception):
-    """A write not tried: one handed over before it, in its lineage, failed."""
-
-
-@dataclass(slots=True)
-class _Call:
-    work: Callable[[Store], Any]
-    future: asyncio.Future[Any]
-
-
 class Writer:
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
-        self._store = store
-        self._loop = loop
-        self._jobs: queue.SimpleQueue[_Write | _Call | object] = queue.SimpleQueue()
-        self._failed = -1  # the newest lineage a write failed in (only the thread uses it)
-        self._thread = threading.Thread(target=self._work, name="sqlite-writer", daemon=True)
-        self._thread.start()
+    def __init__(self, path: Path, busy_timeout: float, in_thread: bool) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._in_thread = in_thread
+        self._loop = asyncio.get_running_loop()
+        self._ids = itertools.count()
+        self._settles: dict[int, Settle] = {}  # writes handed over, not yet answered
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._end: _End | None = None  # None: not started, or ended unasked
+        self._closed = False
+        self.store: Store | None = None  # in a thread only: tests make its writes fail
 
     @classmethod
-    async def open(cls, path: Path, busy_timeout: float) -> Writer:
-        """Open (and check and migrate) the database in the writer's own thread."""
-        loop = asyncio.get_running_loop()
-        store = await asyncio.to_thread(Store.open, path, busy_timeout)
-        return cls(store, loop)
+    async def open(cls, path: Path, busy_timeout: float, *, in_thread: bool = False) -> Writer:
+        """Start the writer (its own process; with `in_thread`, threads of this one, for
+        tests that reach into its store) and open, check and migrate the database there;
+        StoreError if it cannot be."""
+        writer = cls(path, busy_timeout, in_thread)
+        end = writer._started()
+        error = await end.opened
+        if error is not None:
+            await writer.close()
+            raise error
+        return writer
 
     @property
-    def store(self) -> Store:
-        """For tests that make writes fail; only the writer's thread may call it."""
-        return self._store
+    def pid(self) -> int | None:
+        """The writer's process, once started (None in a thread, or between two)."""
+        return self._end.pid if self._end is not None else None
 
     def write(self, ops: Ops, settle: Settle, lineage: int = 0) -> None:
         """Commit `ops` (in order, all or none; maybe in one transaction with the writes
-        handed over just before or after it); `settle` is called on the loop. Refused
-        unwritten if a write handed over earlier in the same or a newer lineage failed:
-        lineages only grow, a new one after the loop has undone a failure."""
-        self._jobs.put(_Write(ops, settle, lineage))
+        handed over just before or after it); `settle` is called on the loop with None once
+        they are committed, else with why not. Refused unwritten if a write handed over
+        earlier in the same or a newer lineage failed: lineages only grow, a new one after
+        the loop has undone a failure."""
+        write_id = next(self._ids)
+        self._settles[write_id] = settle
+        self._send(("write", write_id, lineage, ops))
 
-    def call(self, work: Callable[[Store], T]) -> asyncio.Future[T]:
-        """Run `work(store)` in the writer's thread, after every write handed over before it."""
-        future: asyncio.Future[T] = self._loop.create_future()
-        self._jobs.put(_Call(work, future))
+    def call(self, method: str, **arguments: object) -> asyncio.Future[Any]:
+        """The store's `method` with `arguments`, run by the writer after every write handed
+        over before it (its answer crosses back by pickle)."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+        call_id = next(self._ids)
+        self._calls[call_id] = future
+        self._send(("call", call_id, method, arguments))
         return future
 
     async def close(self) -> None:
         """Finish what was handed over, then close the database."""
-        self._jobs.put(_STOP)
-        await asyncio.to_thread(self._thread.join)
+        self._closed = True
+        end, self._end = self._end, None
+        if end is not None:
+            end.finish()
+            await end.closed
 
-    # -- the thread ------------------------------------------------------------------------
+    # -- between the ends ------------------------------------------------------------------
 
-    def _work(self) -> None:
-        held: _Write | _Call | object | None = None  # taken from the queue, not yet handled
+    def _started(self) -> _End:
+        if self._closed:
+            raise RuntimeError("the writer was closed")
+        end = _ThreadEnd(self) if self._in_thread else _ProcessEnd(self)
+        self._end = end
+        return end
+
+    def _send(self, message: tuple) -> None:
+        end = self._end or self._started()  # the one before ended unasked: a new one
+        end.send(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
+    def _received(self, end: _End, payload: bytes) -> None:
+        message = pickle.loads(payload)
+        if message[0] == "settled":
+            for write_id, error in message[1]:
+                self._settles.pop(write_id)(error)
+        elif message[0] == "answered":
+            _, call_id, result, error = message
+            _set(self._calls.pop(call_id), result, error)
+        elif message[0] == "opened":
+            _set(end.opened, message[1], None)
+        else:  # "closed": every write handed over was answered
+            end.closed_cleanly = True
+
+    def _ended(self, end: _End, why: str) -> None:
+        """The writer's end stopped; what it did not answer failed."""
+        _set(end.opened, StoreError(f"task database {self._path}: its writer {why}"), None)
+        error = end.opened.result() or StoreError(
+            f"task database {self._path}: its writer {why}; nothing it had not confirmed "
+            "was written: try again"
+        )
+        if not end.closed_cleanly:
+            log.error("%s", error)
+        settles, calls = list(self._settles.values()), list(self._calls.values())
+        self._settles.clear()
+        self._calls.clear()
+        for settle in settles:  # the first fails the rest in the ledger (a new lineage)
+            settle(error)
+        for future in calls:
+            _set(future, None, error)
+        if self._end is end:
+            self._end = None  # the next write starts a new one
+        _set(end.closed, None, None)
+
+
+class _End:
+    """Where the writer runs, as the loop sees it."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.opened: asyncio.Future[StoreError | None] = writer._loop.create_future()
+        self.closed: asyncio.Future[None] = writer._loop.create_future()
+        self.closed_cleanly = False
+        self.pid: int | None = None
+
+    def send(self, payload: bytes) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """End of input: the writer commits what it has, closes the database and stops."""
+        raise NotImplementedError
+
+
+class _ProcessEnd(_End, asyncio.SubprocessProtocol):
+    def __init__(self, writer: Writer) -> None:
+        super().__init__(writer)
+        self._buffer = bytearray()
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._early: list[bytes] | None = []  # sent while the process starts
+        self._finish_early = False
+        writer._loop.create_task(self._start())
+
+    async def _start(self) -> None:
+        writer = self.writer
         try:
-            while (job := held or self._jobs.get()) is not _STOP:
-                held = None
-                if isinstance(job, _Call):
-                    self._run(job)
-                    continue
-                assert isinstance(job, _Write)
-                writes = [job]
-                while True:  # the writes queued right behind it: the same transaction
-                    try:
-                        held = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if not isinstance(held, _Write):
-                        break
-                    writes.append(held)
-                    held = None
-                self._commit(writes)
-        finally:
-            self._store.close()
+            await writer._loop.subprocess_exec(
+                lambda: self,
+                *_command(writer._path, writer._busy_timeout),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=None,  # the app's: a crash of the writer is seen where the app's are
+            )
+        except OSError as exc:
+            writer._ended(self, f"could not start: {exc}")
 
-    def _commit(self, writes: list[_Write]) -> None:
-        refused = [w for w in writes if w.lineage <= self._failed]
-        taken = [w for w in writes if w.lineage > self._failed]
-        error: BaseException | None = None
-        if taken:
-            try:
-                self._store.write([op for w in taken for op in w.ops])
-            except Exception as exc:  # StoreError, or a bug: either way nothing was written
-                error = exc
-                self._failed = taken[-1].lineage
-        outcomes = [(w.settle, _REFUSED) for w in refused] + [(w.settle, error) for w in taken]
-        self._loop.call_soon_threadsafe(_settle_all, outcomes)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's: not a subclass
+        self.pid = self._transport.get_pid()
+        early, self._early = self._early or [], None
+        for payload in early:
+            self.send(payload)
+        if self._finish_early:
+            self.finish()
 
-    def _run(self, call: _Call) -> None:
-        try:
-            result = call.work(self._store)
-        except BaseException as exc:
-            self._loop.call_soon_threadsafe(_set, call.future, None, exc)
+    def send(self, payload: bytes) -> None:
+        frame = HEADER.pack(len(payload)) + payload
+        if self._early is not None:
+            self._early.append(frame[HEADER.size :])
         else:
-            self._loop.call_soon_threadsafe(_set, call.future, result, None)
+            self._pipe().write(frame)  # buffered by asyncio: never blocks the loop
+
+    def finish(self) -> None:
+        if self._early is not None:
+            self._finish_early = True  # connection_made finishes it
+        else:
+            self._pipe().close()
+
+    def _pipe(self) -> asyncio.WriteTransport:
+        assert self._transport is not None
+        return self._transport.get_pipe_transport(0)  # type: ignore[return-value]
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        payloads, start = [], 0
+        while len(buffer) - start >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer, start)
+            if len(buffer) - start - HEADER.size < size:
+                break
+            start += HEADER.size
+            payloads.append(bytes(buffer[start : start + size]))
+            start += size
+        del buffer[:start]
+        for payload in payloads:
+            self.writer._received(self, payload)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The process ended and its output is drained: every answer it sent has been read.
+        assert self._transport is not None
+        code = self._transport.get_returncode()
+        self._transport.close()
+        self.writer._ended(self, f"stopped (exit code {code})")
 
 
-_STOP = object()  # close(): what was handed over before it is done
-_REFUSED = Refused("not written: a change decided before it could not be stored")
+class _ThreadEnd(_End):
+    def __init__(self, writer: Writer) -> None:
+        super().__init__(writer)
+        loop = writer._loop
+        self._input: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+        def reply(payload: bytes) -> None:
+            loop.call_soon_threadsafe(self._replied, payload)
+
+        def keep(store: Store) -> None:
+            writer.store = store
+
+        frames = iter(self._input.get, None)
+        args = (writer._path, writer._busy_timeout, frames, reply, keep)
+        threading.Thread(target=serve, args=args, name="committer-open", daemon=True).start()
+
+    def _replied(self, payload: bytes) -> None:
+        self.writer._received(self, payload)
+        if self.closed_cleanly:
+            self.writer._ended(self, "was closed")
+
+    def send(self, payload: bytes) -> None:
+        self._input.put(payload)
+
+    def finish(self) -> None:
+        self._input.put(None)
 
 
-def _settle_all(outcomes: list[tuple[Settle, BaseException | None]]) -> None:
-    for settle, error in outcomes:
-        settle(error)
+def _command(path: Path, busy_timeout: float) -> list[str]:
+    # A frozen binary has no `python -m`: it runs the committer by a hidden first argument.
+    if getattr(sys, "frozen", False):
+        return [sys.executable, COMMIT, str(path), str(busy_timeout)]
+    return [sys.executable, "-m", "web.committer", str(path), str(busy_timeout)]
 
 
 def _set(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
+    if future.done():
         return
     if error is None:
         future.set_result(result)

@@ -2,7 +2,7 @@
 
 Every change goes the same way: transition() (or a plain field change) makes the new
 Task, the ledger takes it in memory at once and into the batch of this turn of the loop,
-the writer thread commits the batch, and only then is it published and are its follow-ups
+the database's writer commits the batch, and only then is it published and are its follow-ups
 run: a runner started or stopped (persist, then publish; web/tasks/ledger.py). Commands
 answer once their change is committed; a change that cannot be stored is undone with
 everything decided after it, and the command answers with the StoreError (503).
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from web.clock import Clock, settle
 from web.cluster import WITHOUT_TOKEN
 from web.realtime import Hub
-from web.store import Store, StoreError
+from web.store import StoreError
 from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.kinds import Kind
 from web.tasks.ledger import Ledger, Then
@@ -133,16 +133,14 @@ class TaskEngine:
 
     async def start(self) -> None:
         """Load the history; what was running when the app stopped becomes interrupted."""
-        self.stored_settings = stored = await self._writer.call(Store.load_settings)
+        self.stored_settings = stored = await self._writer.call("load_settings")
         self._scheduler.queue = QueueSettings(
             max_concurrent=stored.get("max_concurrent"),  # type: ignore[arg-type]
             paused=bool(stored.get("queue_paused", False)),
         )
         # The newest part of the history now, the rest behind the first answers (_page_in):
         # a start on 100,000 finished tasks spent half a second reading them (bench/).
-        opening = await self._writer.call(
-            functools.partial(Store.load_opening, newest=self._history_window)
-        )
+        opening = await self._writer.call("load_opening", newest=self._history_window)
         finished, unsettled = opening.finished, opening.unsettled
         ledger = self._ledger
         ledger.take_opening(finished, unsettled)
@@ -182,9 +180,7 @@ class TaskEngine:
         assert paging is not None
         try:
             while rows := await self._writer.call(
-                functools.partial(
-                    Store.load_finished, after=paging.read, below=paging.floor, limit=PAGE_IN_ROWS
-                )
+                "load_finished", after=paging.read, below=paging.floor, limit=PAGE_IN_ROWS
             ):
                 self._ledger.page_in(rows)
         except StoreError as exc:

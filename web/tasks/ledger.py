@@ -2,9 +2,10 @@
 
 A change takes effect in memory at once, so the engine's next decision sees it (a slot a
 cancel frees can be given to the next task in the same turn of the loop). It also joins
-the batch of this turn of the loop, which the writer thread commits in one transaction.
-Only once that batch is committed is the change published and its follow-up run (start a
-runner, stop one): persist, then publish. Callers that answer for a change await it.
+the batch of this turn of the loop, which the database's writer (a process of its own)
+commits in one transaction. Only once that batch is committed is the change published and
+its follow-up run (start a runner, stop one): persist, then publish. Callers that answer
+for a change await it.
 
 Each batch goes to the writer as it is sealed; the writer commits those that queue up
 while it is busy as one transaction (under load, fewer and bigger commits) and goes on to

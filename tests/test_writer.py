@@ -1,0 +1,154 @@
+"""The database's writer in its own process (web/writer.py, web/committer.py): real
+processes, real files, real signals to the processes started here, by pid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.reliability.serving import ServeProcess
+from tests.waiting import until
+from web.store import StoreError
+from web.tasks.model import Task, TaskStatus
+from web.writer import Writer
+
+pytestmark = pytest.mark.anyio
+
+
+def task(task_id: str) -> Task:
+    return Task(
+        task_id=task_id, name="n", kind="timer", duration=3.0, status=TaskStatus.QUEUED,
+        created_at=1.0,
+    )  # fmt: skip
+
+
+def insert(writer: Writer, seq: int, task_id: str, lineage: int = 0) -> asyncio.Future[None]:
+    """Hand over one insert; the future says how it settled."""
+    settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if error is None:
+            settled.set_result(None)
+        else:
+            settled.set_exception(error)
+
+    writer.write([("insert", [(seq, task(task_id), None)])], settle, lineage)
+    return settled
+
+
+def stored_ids(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        ids = [row[0] for row in conn.execute("SELECT task_id FROM tasks ORDER BY seq")]
+    conn.close()
+    return ids
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # ours, so a zombie until reaped: /proc says whether it still runs
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+async def test_writes_are_committed_by_a_process_of_its_own(tmp_path: Path) -> None:
+    db = tmp_path / "tasks.db"
+    writer = await Writer.open(db, busy_timeout=5.0)
+    try:
+        assert writer.pid is not None and writer.pid != os.getpid()
+        await asyncio.gather(insert(writer, 1, "a"), insert(writer, 2, "b"))
+        assert stored_ids(db) == ["a", "b"]  # committed before they settled
+        assert await writer.call("load_settings") == {}
+    finally:
+        await writer.close()
+    assert writer.pid is None
+
+
+async def test_a_killed_writer_fails_what_it_had_not_answered_and_the_next_write_starts_another(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "tasks.db"
+    writer = await Writer.open(db, busy_timeout=5.0)
+    try:
+        await insert(writer, 1, "kept")
+        first = writer.pid
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)  # it cannot answer what comes now
+        lost = insert(writer, 2, "lost")
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(StoreError, match="its writer stopped") as caught:
+            await lost
+        assert "nothing it had not confirmed was written" in str(caught.value)
+        await insert(writer, 3, "after", lineage=1)  # a new process took over
+        assert writer.pid not in (None, first)
+        assert stored_ids(db) == ["kept", "after"]
+    finally:
+        await writer.close()
+
+
+async def test_a_database_that_cannot_be_opened_fails_the_open(tmp_path: Path) -> None:
+    (tmp_path / "tasks.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError, match="not a Task Dashboard database"):
+        await Writer.open(tmp_path / "tasks.db", busy_timeout=5.0)
+
+
+def writer_of(server_pid: int) -> int:
+    """The committer process a `serve` process started."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat[1]) == server_pid and b"web.committer" in command:
+                return int(entry.name)
+    raise AssertionError(f"serve (pid {server_pid}) has no writer process")
+
+
+def test_the_writer_outlives_a_killed_app_only_to_commit_what_it_was_given(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of the app: its writer reads the end of its input, commits what it has,
+    and exits; nothing is left running."""
+    server = ServeProcess(tmp_path / "home")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as http:
+            added = http.post("/tasks/add", json={"duration": 3600, "name": "kept"}).json()
+        assert server.proc is not None
+        child = writer_of(server.proc.pid)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+        until(lambda: gone(child), 10, "the writer to exit after the app was killed")
+        assert added["task_id"] in stored_ids(server.home / "tasks.db")
+    finally:
+        server.stop()
+
+
+def test_the_committer_ignores_ctrl_c_and_stops_at_the_end_of_its_input(tmp_path: Path) -> None:
+    """A Ctrl-C in a terminal reaches the writer too: the app's shutdown, not the signal,
+    ends it (after the last write the app hands over)."""
+    db = tmp_path / "tasks.db"
+    with subprocess.Popen(
+        [sys.executable, "-m", "web.committer", str(db), "5"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        header = proc.stdout.read(4)  # ("opened", None): the handlers are in place
+        proc.stdout.read(int.from_bytes(header, "big"))
+        proc.send_signal(signal.SIGINT)
+        proc.stdin.close()
+        assert proc.wait(10) == 0

@@ -1,0 +1,189 @@
+"""The task database's own process: it commits what the event loop decided (web/writer.py).
+
+The server's event loop and this writer used to share one process, and so one GIL: under
+load every commit cost the loop a thread wake-up and a wait for the GIL, and the Python
+work around SQLite ran while the loop could not (a third of the add rate; bench/). Here
+SQLite has a process of its own; the loop only pickles each batch onto a pipe and reads
+one answer per transaction from another.
+
+What goes over the pipes, each a pickled tuple behind its length (4 bytes, big-endian):
+  to here:   ("write", id, lineage, ops) | ("call", id, a method of Store, its arguments);
+             end of input: finish what came and stop
+  from here: ("opened", error) first, then ("settled", [(id, error), ...]) per transaction
+             and ("answered", id, result, error) per call; ("closed",) last.
+Writes that queue up while one commits go together as the next transaction. Every write
+names its lineage: once a write fails, the writes of the same or an older lineage still
+queued were decided on top of it, so they are refused unwritten; the loop undoes them all
+and goes on with a new lineage.
+
+Tests run the same loop in a thread (web/writer.py `in_thread`), to make writes fail.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import signal
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from web.store import Ops, Store, StoreError
+
+HEADER = struct.Struct(">I")  # a frame's length
+Reply = Callable[[bytes], None]  # sends one frame's payload back to the loop
+
+
+class Refused(Exception):
+    """A write not tried: one handed over before it, in its lineage, failed."""
+
+
+REFUSED = Refused("not written: a change decided before it could not be stored")
+_STOP = ("stop",)
+
+
+def serve(
+    path: Path,
+    busy_timeout: float,
+    frames: Iterator[bytes],
+    reply: Reply,
+    opened: Callable[[Store], None] = lambda store: None,
+) -> None:
+    """Open the store, then commit and answer what `frames` bring, in threads of their own,
+    until they end. `opened` is given the store before the loop hears that it is open
+    (tests reach into it)."""
+    try:
+        store = Store.open(path, busy_timeout)
+    except StoreError as exc:
+        reply(_payload(("opened", exc)))
+        reply(_payload(("closed",)))
+        return
+    opened(store)
+    reply(_payload(("opened", None)))
+    jobs: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+    # A thread of its own reads the frames as they come, so a loop that hands over many
+    # writes while one commits is never held up by a full pipe.
+    threading.Thread(target=_take, args=(frames, jobs), name="committer-input", daemon=True).start()
+    threading.Thread(
+        target=Committer(store, jobs, reply).run, name="committer", daemon=True
+    ).start()
+
+
+def _take(frames: Iterator[bytes], jobs: queue.SimpleQueue[tuple]) -> None:
+    try:
+        for payload in frames:
+            jobs.put(pickle.loads(payload))
+    finally:
+        jobs.put(_STOP)
+
+
+class Committer:
+    def __init__(self, store: Store, jobs: queue.SimpleQueue[tuple], reply: Reply) -> None:
+        self._store = store
+        self._jobs = jobs
+        self._reply = reply
+        self._failed = -1  # the newest lineage a write failed in
+
+    def run(self) -> None:
+        held: tuple | None = None  # taken from the queue, not yet handled
+        try:
+            while (job := held or self._jobs.get())[0] != "stop":
+                held = None
+                if job[0] == "call":
+                    self._call(*job[1:])
+                    continue
+                writes = [job]
+                while True:  # the writes queued right behind it: the same transaction
+                    try:
+                        held = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if held[0] != "write":
+                        break
+                    writes.append(held)
+                    held = None
+                self._commit(writes)
+        finally:
+            self._store.close()
+            self._reply(_payload(("closed",)))
+
+    def _commit(self, writes: list[tuple]) -> None:
+        refused = [(w[1], REFUSED) for w in writes if w[2] <= self._failed]
+        taken = [w for w in writes if w[2] > self._failed]
+        error: BaseException | None = None
+        if taken:
+            ops: Ops = [op for w in taken for op in w[3]]
+            try:
+                self._store.write(ops)
+            except Exception as exc:  # StoreError, or a bug: either way nothing was written
+                error = exc
+                self._failed = taken[-1][2]
+        self._reply(_payload(("settled", refused + [(w[1], error) for w in taken])))
+
+    def _call(self, call_id: int, method: str, arguments: dict[str, Any]) -> None:
+        try:
+            result = getattr(self._store, method)(**arguments)
+        except Exception as exc:
+            self._reply(_payload(("answered", call_id, None, exc)))
+        else:
+            self._reply(_payload(("answered", call_id, result, None)))
+
+
+def _payload(message: tuple) -> bytes:
+    try:
+        return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an error that cannot cross (a bug's): its text still does
+        return pickle.dumps(tuple(_portable(part) for part in message))
+
+
+def _portable(part: object) -> object:
+    if isinstance(part, BaseException):
+        return RuntimeError(f"{type(part).__name__}: {part}")
+    if isinstance(part, list):
+        return [tuple(_portable(p) for p in item) for item in part]
+    return part
+
+
+def _read_frames(stream: BinaryIO) -> Iterator[bytes]:
+    while len(header := stream.read(HEADER.size)) == HEADER.size:
+        (size,) = HEADER.unpack(header)
+        payload = stream.read(size)
+        if len(payload) < size:
+            return  # the loop's end was closed mid-frame: it is gone
+        yield payload
+
+
+def main(argv: list[str]) -> int:
+    """`python -m web.committer DB BUSY_TIMEOUT` (the frozen binary: web/frozen.py)."""
+    # Ctrl-C in a terminal reaches the whole process group: the app's own shutdown ends
+    # this process (by closing its input) once every write handed over is committed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The answers go out on what was standard output; anything printed goes to stderr.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    lock = threading.Lock()  # the committer answers writes, and a failed open the caller
+
+    def reply(payload: bytes) -> None:
+        with lock:
+            try:
+                out.write(HEADER.pack(len(payload)) + payload)
+                out.flush()
+            except BrokenPipeError:
+                pass  # the app is gone; what it handed over is still committed
+
+    serve(Path(argv[0]), float(argv[1]), _read_frames(sys.stdin.buffer), reply)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join()
+    return 0
+
+
+if __name__ == "__main__":
+    # Run as `-m`, this file is __main__: what it pickles (Refused) must name web.committer.
+    from web.committer import main as run
+
+    sys.exit(run(sys.argv[1:]))
