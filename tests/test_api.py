@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from web.app import invalid_request
+from web.headers import headers_for
 from web.schemas import AddTask
 
 
@@ -199,6 +200,28 @@ def test_a_bad_add_is_answered_as_fastapi_answers_a_bad_body(client: httpx.Clien
         answer = client.post("/tasks/add", content=raw, headers=headers)
         assert answer.status_code == expected.status_code in (400, 422), raw
         assert answer.json() == expected.json(), raw
+
+
+def test_an_add_passes_the_same_guards_and_answers_with_the_same_headers(
+    client: httpx.Client,
+) -> None:
+    """POST /tasks/add has a stack of its own (web/app.py TaskDashboardApp): whatever its
+    answer, it carries every header the other routes' answers do, and the same checks
+    stand in front of it."""
+    hardening = {name.decode() for name, _ in headers_for("/tasks/add")}
+    answers = {
+        201: client.post("/tasks/add", json={"duration": 30}),
+        422: client.post("/tasks/add", json={"duration": -1}),
+        401: client.post("/tasks/add", json={"duration": 30}, headers={"authorization": ""}),
+        413: client.post("/tasks/add", content=b"{" + b" " * 70_000 + b"}"),
+        400: client.post("/tasks/add", json={"duration": 30}, headers={"host": "evil.example"}),
+    }
+    for status, answer in answers.items():
+        assert answer.status_code == status, answer.text
+        assert hardening <= set(answer.headers), status
+    repeated = client.post("/tasks/add?name=a&name=b", json={"duration": 30})
+    assert repeated.status_code == 422 and repeated.json()["detail"][0]["loc"] == ["query", "name"]
+    assert client.get("/tasks/status").json()["total"] == 1
 
 
 def test_bad_query_parameters(client: httpx.Client) -> None:
