@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -35,6 +36,8 @@ def test_add_returns_the_task_object(client: httpx.Client) -> None:
     assert task["duration"] == 30
     assert task["progress"] == 0
     assert task["created_at"].endswith("Z")
+    assert uuid.UUID(hex=task["task_id"]).hex == task["task_id"]  # 32 hex digits
+    assert uuid.UUID(hex=task["task_id"]).version == 4  # random
     assert client.get(f"/tasks/{task['task_id']}").json() == task
 
 

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import Match, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -188,7 +187,19 @@ class TaskDashboardApp(FastAPI):
     def _add_stack(self) -> ASGIApp:
         handlers = dict(self.exception_handlers)
         crashed = handlers.pop(500, None) or handlers.pop(Exception, None)
-        stack: ASGIApp = ExceptionMiddleware(request_response(api.serve_add), handlers=handlers)
+        # The tables ExceptionMiddleware hands a route, by exception class and by status:
+        # request_response() applies them, so its layer around that adds nothing here.
+        tables = (
+            {key: value for key, value in handlers.items() if not isinstance(key, int)},
+            {key: value for key, value in handlers.items() if isinstance(key, int)},
+        )
+        endpoint = request_response(api.serve_add)
+
+        async def add(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["starlette.exception_handlers"] = tables
+            await endpoint(scope, receive, send)
+
+        stack: ASGIApp = add
         for cls, args, kwargs in reversed(self.user_middleware):
             stack = cls(stack, *args, **kwargs)
         return ServerErrorMiddleware(stack, handler=crashed)

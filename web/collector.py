@@ -1,4 +1,4 @@
-"""Garbage-collector and thread-switch settings for a process that hosts the engine.
+"""Garbage-collector settings for a process that hosts the engine.
 
 With thousands of tasks alive, CPython's default collector took a fifth of the add path
 (bench/). Two changes: gc.freeze() moves what start-up made (the app's modules and
@@ -12,20 +12,16 @@ history, leave a few hundred objects of garbage among some 65,000 that live unti
 the collector walked them about 150 times on the way (some 70 ms of a 700 ms start of
 `serve`). So `serve` pauses it for its start-up, and it resumes as everything is frozen.
 
-The GIL's switch interval goes from 5 ms to 0.5 ms: the database's writer thread
-(web/writer.py) needs the GIL for moments at a time, and under load the event loop held it
-for the whole interval each time while every add waited for that commit. In one run of 3
-rounds each (bench/, ten dashboards open) adds went from 0.37x to 0.45x the floor.
+(The GIL's switch interval was shortened too, while the database's writer was a thread of
+this process that every add waited for; it has a process of its own now: web/writer.py.)
 """
 
 from __future__ import annotations
 
 import functools
 import gc
-import sys
 
 YOUNG_THRESHOLD = 20_000  # the older generations keep their defaults
-SWITCH_INTERVAL = 0.0005  # seconds
 
 
 def pause_for_start_up() -> None:
@@ -40,4 +36,3 @@ def tune_for_serving() -> None:
     gc.freeze()  # with start-up's garbage, if the collector was paused: a few hundred objects
     gc.set_threshold(YOUNG_THRESHOLD)
     gc.enable()
-    sys.setswitchinterval(SWITCH_INTERVAL)

@@ -19,7 +19,7 @@ import dataclasses
 import functools
 import itertools
 import logging
-import uuid
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +72,13 @@ class NewTask:
 
 
 def new_task_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits, as uuid.uuid4().hex, without making the
+    UUID object on the way (a fiftieth of an add; bench/)."""
+    return f"{int.from_bytes(os.urandom(16)) & _UUID_CLEAR | _UUID_V4:032x}"
+
+
+_UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))  # the version and variant bits...
+_UUID_V4 = (0x4 << 76) | (0x2 << 62)  # ...set to version 4, RFC 4122's variant
 
 
 class TaskEngine:
