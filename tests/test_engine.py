@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ import pytest
 from tests.engine_rig import Commits, Rig, build
 from web.clock import ManualClock, settle
 from web.store import Ops, StoreError
-from web.tasks.engine import InvalidTask, NewTask, QueueSettings, TaskNotFound
+from web.tasks.engine import InvalidTask, NewTask, QueueSettings, TaskNotFound, new_task_id
 from web.tasks.listing import Wanted
 from web.tasks.model import IllegalTransition, TaskStatus
 
@@ -460,3 +463,22 @@ async def test_dependencies_on_finished_tasks_leave_no_bookkeeping(rig: Rig) -> 
     await rig.clock.advance(1.5)
     await rig.engine.clear_finished()
     assert not rig.engine._ledger.dependents
+
+
+def test_task_ids_are_random_uuids_unique_across_threads_and_a_forked_child() -> None:
+    """new_task_id() reads the system's randomness in blocks (web/tasks/engine.py): no two
+    callers, in threads or in a forked child, may be handed the same block."""
+    with ThreadPoolExecutor(4) as pool:
+        ids = [i for chunk in pool.map(lambda _: [new_task_id() for _ in range(2000)], range(4))
+               for i in chunk]  # fmt: skip
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(hex=i).version == 4 and uuid.UUID(hex=i).hex == i for i in ids)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then gone
+        os.write(writer, new_task_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as child:
+        assert child.read().decode() != new_task_id()
