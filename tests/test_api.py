@@ -11,9 +11,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from web.app import invalid_request
+from desktop_app.server import ServerThread, bind_socket
+from web.app import create_app, invalid_request
 from web.headers import headers_for
 from web.schemas import AddTask
+from web.settings import Settings
 
 
 @pytest.fixture
@@ -277,3 +279,20 @@ def test_a_query_parameter_given_twice_is_refused(http: httpx.Client) -> None:
     ]
     assert http.get("/stats?search=a&search=b").status_code == 422
     assert http.get("/tasks/status?limit=1&offset=0").status_code == 200
+
+
+def test_an_add_under_a_root_path_is_answered_like_any_other_route(settings: Settings) -> None:
+    """Behind a proxy that serves the app under a prefix and strips it (uvicorn
+    --root-path), the add's own stack (web/app.py) and FastAPI's routes answer alike."""
+    sock = bind_socket("127.0.0.1", 0)
+    server = ServerThread(create_app(settings), sock, root_path="/dash")
+    server.start()
+    try:
+        headers = {"Authorization": f"Bearer {settings.token}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as http:
+            added = http.post("/tasks/add", json={"duration": 30, "name": "prefixed"})
+            assert added.status_code == 201, added.text
+            found = http.get(f"/tasks/{added.json()['task_id']}")
+            assert found.json()["name"] == "prefixed"
+    finally:
+        server.stop()

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -152,3 +153,58 @@ def test_the_committer_ignores_ctrl_c_and_stops_at_the_end_of_its_input(tmp_path
         proc.send_signal(signal.SIGINT)
         proc.stdin.close()
         assert proc.wait(10) == 0
+
+
+class TwoPartError(Exception):
+    """Pickles, but cannot be unpickled (its __init__ wants two arguments)."""
+
+    def __init__(self, what: str, count: int) -> None:
+        super().__init__(f"{what} x{count}")
+
+
+async def test_an_error_or_answer_that_cannot_cross_still_settles(tmp_path: Path) -> None:
+    writer = await Writer.open(tmp_path / "tasks.db", busy_timeout=5.0, in_thread=True)
+    try:
+        assert writer.store is not None
+
+        def broken(ops: object) -> None:
+            raise TwoPartError("disk", 3)
+
+        write = writer.store.write
+        writer.store.write = broken  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="TwoPartError: disk x3"):
+            await asyncio.wait_for(insert(writer, 1, "a"), 10)  # not: waits for ever
+        writer.store.write = write  # type: ignore[method-assign]
+        writer.store.load_settings = lambda: {"lock": threading.Lock()}  # type: ignore[method-assign]
+        with pytest.raises(TypeError, match="pickle"):
+            await asyncio.wait_for(writer.call("load_settings"), 10)
+        await insert(writer, 2, "b", lineage=1)  # the writer goes on
+        assert stored_ids(tmp_path / "tasks.db") == ["b"]
+    finally:
+        await writer.close()
+    with pytest.raises(StoreError, match="stopping"):
+        await insert(writer, 3, "c", lineage=1)  # after close: refused, not lost in a queue
+
+
+def test_the_writer_starts_when_the_app_has_no_stderr(tmp_path: Path) -> None:
+    """A windowed build has no stderr; the writer's process must start all the same."""
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from web.writer import Writer\n"
+        "async def main():\n"
+        "    writer = await Writer.open(Path(sys.argv[1]), 5.0)\n"
+        "    await writer.close()\n"
+        "asyncio.run(main())\n"
+        "open(sys.argv[2], 'w').write('ok')\n"
+    )
+    done = tmp_path / "done"
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "tasks.db"), str(done)],
+        stderr=subprocess.DEVNULL,
+        pass_fds=(),
+        timeout=30,
+        check=True,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert done.read_text() == "ok"

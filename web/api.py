@@ -90,17 +90,20 @@ ADD = "/tasks/add"
     responses={**COMMON, **INVALID, **REFUSED},
 )
 async def add_task(body: AddTask, request: Request) -> Response:
-    # What /openapi.json says of POST /tasks/add (no docstring: it would become the
-    # operation's description). serve_add() answers it, before FastAPI's middleware and
-    # routing (web/app.py TaskDashboardApp); this is never called.
-    raise NotImplementedError
+    # What /openapi.json shows of POST /tasks/add (no docstring: it would become the
+    # operation's description). serve_add() answers it first (web/app.py); this answers
+    # only what reaches FastAPI's router, such as an add under a root path.
+    return await add(body, request)
 
 
 async def serve_add(request: Request) -> Response:
     """POST /tasks/add without FastAPI's per-request machinery (dependencies, body field,
     response handling; with its middleware, half the cost of an add: bench/): the body is
     checked by the same model, and a bad one gets the same 422 as on every other route."""
-    body = await json_body(request, AddTask)
+    return await add(await json_body(request, AddTask), request)
+
+
+async def add(body: AddTask, request: Request) -> Response:
     engine = engine_of(request)
     spec = NewTask(
         kind=body.kind,
@@ -123,19 +126,21 @@ async def json_body(request: Request, model: type[M]) -> M:
     same steps, so the same answers): only a body declared as JSON is parsed, a missing one
     is `missing`, one that is not JSON is `json_invalid` at its position, and the model's
     own problems are under `body`."""
-    raw = await request.body()
-    if not raw:
-        raise RequestValidationError([_problem("missing", "Field required")])
-    value: Any = raw
-    if _is_json(request.headers.get("content-type")):
-        try:
+    try:
+        raw = await request.body()
+        if not raw:
+            raise RequestValidationError([_problem("missing", "Field required")])
+        value: Any = raw
+        if _is_json(request.headers.get("content-type")):
             value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise RequestValidationError(
-                [_problem("json_invalid", "JSON decode error", exc.pos)]
-            ) from None
-        except UnicodeDecodeError:
-            raise HTTPException(400, "There was an error parsing the body") from None
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [_problem("json_invalid", "JSON decode error", exc.pos)]
+        ) from None
+    except RequestValidationError:
+        raise
+    except Exception as exc:  # not UTF-8, a client gone half-way: FastAPI's answer
+        raise HTTPException(400, "There was an error parsing the body") from exc
     try:
         return model.model_validate(value, from_attributes=True)  # as FastAPI does
     except ValidationError as exc:

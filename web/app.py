@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette._utils import get_route_path
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.routing import Match, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -177,7 +178,11 @@ class TaskDashboardApp(FastAPI):
         add = self._add_stack()
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["path"] == api.ADD and scope["method"] == "POST":
+            if (
+                scope["type"] == "http"
+                and scope["method"] == "POST"
+                and get_route_path(scope) == api.ADD
+            ):
                 await add(scope, receive, send)
             else:
                 await everything(scope, receive, send)
@@ -202,7 +207,7 @@ class TaskDashboardApp(FastAPI):
         stack: ASGIApp = add
         for cls, args, kwargs in reversed(self.user_middleware):
             stack = cls(stack, *args, **kwargs)
-        return ServerErrorMiddleware(stack, handler=crashed)
+        return ServerErrorMiddleware(stack, handler=crashed, debug=self.debug)
 
 
 def _startup_failed(app: FastAPI, exc: Exception) -> None:

@@ -52,25 +52,27 @@ def serve(
     frames: Iterator[bytes],
     reply: Reply,
     opened: Callable[[Store], None] = lambda store: None,
-) -> None:
+) -> threading.Thread | None:
     """Open the store, then commit and answer what `frames` bring, in threads of their own,
-    until they end. `opened` is given the store before the loop hears that it is open
-    (tests reach into it)."""
+    until they end; returns the committing thread. `opened` is given the store before the
+    loop hears that it is open (tests reach into it)."""
     try:
         store = Store.open(path, busy_timeout)
     except StoreError as exc:
         reply(_payload(("opened", exc)))
         reply(_payload(("closed",)))
-        return
+        return None
     opened(store)
     reply(_payload(("opened", None)))
     jobs: queue.SimpleQueue[tuple] = queue.SimpleQueue()
     # A thread of its own reads the frames as they come, so a loop that hands over many
     # writes while one commits is never held up by a full pipe.
     threading.Thread(target=_take, args=(frames, jobs), name="committer-input", daemon=True).start()
-    threading.Thread(
+    committing = threading.Thread(
         target=Committer(store, jobs, reply).run, name="committer", daemon=True
-    ).start()
+    )
+    committing.start()
+    return committing
 
 
 def _take(frames: Iterator[bytes], jobs: queue.SimpleQueue[tuple]) -> None:
@@ -109,7 +111,7 @@ class Committer:
                 self._commit(writes)
         finally:
             self._store.close()
-            self._reply(_payload(("closed",)))
+        self._reply(_payload(("closed",)))  # not after a bug: the app then fails what waits
 
     def _commit(self, writes: list[tuple]) -> None:
         refused = [(w[1], REFUSED) for w in writes if w[2] <= self._failed]
@@ -126,18 +128,30 @@ class Committer:
 
     def _call(self, call_id: int, method: str, arguments: dict[str, Any]) -> None:
         try:
-            result = getattr(self._store, method)(**arguments)
-        except Exception as exc:
-            self._reply(_payload(("answered", call_id, None, exc)))
-        else:
-            self._reply(_payload(("answered", call_id, result, None)))
+            answer = _payload(
+                ("answered", call_id, getattr(self._store, method)(**arguments), None)
+            )
+        except Exception as exc:  # the call's own error, or a result that cannot cross
+            answer = _payload(("answered", call_id, None, exc))
+        self._reply(answer)
 
 
 def _payload(message: tuple) -> bytes:
+    """`message` pickled; an error in it that could not be unpickled on the other side (a
+    bug's, of any class) crosses as a RuntimeError with its text."""
     try:
-        return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an error that cannot cross (a bug's): its text still does
+        payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+        if any(_has_error(part) for part in message[1:]):
+            pickle.loads(payload)  # rare: some exceptions pickle but cannot be rebuilt
+        return payload
+    except Exception:
         return pickle.dumps(tuple(_portable(part) for part in message))
+
+
+def _has_error(part: object) -> bool:
+    if isinstance(part, list):
+        return any(error is not None for _, error in part)
+    return isinstance(part, BaseException)
 
 
 def _portable(part: object) -> object:
@@ -162,7 +176,8 @@ def main(argv: list[str]) -> int:
     # Ctrl-C in a terminal reaches the whole process group: the app's own shutdown ends
     # this process (by closing its input) once every write handed over is committed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The answers go out on what was standard output; anything printed goes to stderr.
+    # The answers go out on what was standard output; anything printed goes to stderr
+    # (the app's, or nowhere when it has none: web/writer.py).
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     lock = threading.Lock()  # the committer answers writes, and a failed open the caller
@@ -175,11 +190,11 @@ def main(argv: list[str]) -> int:
             except BrokenPipeError:
                 pass  # the app is gone; what it handed over is still committed
 
-    serve(Path(argv[0]), float(argv[1]), _read_frames(sys.stdin.buffer), reply)
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread():
-            thread.join()
-    return 0
+    committing = serve(Path(argv[0]), float(argv[1]), _read_frames(sys.stdin.buffer), reply)
+    if committing is None:
+        return 1  # it could not open the database; the app was told why
+    committing.join()
+    return 0  # also if it died of a bug: the app then fails what it was not told of
 
 
 if __name__ == "__main__":

@@ -72,16 +72,24 @@ class Writer:
         earlier in the same or a newer lineage failed: lineages only grow, a new one after
         the loop has undone a failure."""
         write_id = next(self._ids)
-        self._settles[write_id] = settle
-        self._send(("write", write_id, lineage, ops))
+        try:
+            self._send(("write", write_id, lineage, ops))
+        except Exception as exc:  # the app is stopping, or (a bug) ops that cannot cross
+            self._loop.call_soon(settle, exc)
+        else:
+            self._settles[write_id] = settle
 
     def call(self, method: str, **arguments: object) -> asyncio.Future[Any]:
         """The store's `method` with `arguments`, run by the writer after every write handed
         over before it (its answer crosses back by pickle)."""
         future: asyncio.Future[Any] = self._loop.create_future()
         call_id = next(self._ids)
-        self._calls[call_id] = future
-        self._send(("call", call_id, method, arguments))
+        try:
+            self._send(("call", call_id, method, arguments))
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            self._calls[call_id] = future
         return future
 
     async def close(self) -> None:
@@ -95,18 +103,24 @@ class Writer:
     # -- between the ends ------------------------------------------------------------------
 
     def _started(self) -> _End:
-        if self._closed:
-            raise RuntimeError("the writer was closed")
         end = _ThreadEnd(self) if self._in_thread else _ProcessEnd(self)
         self._end = end
         return end
 
     def _send(self, message: tuple) -> None:
+        if self._closed:
+            raise StoreError(f"task database {self._path}: the app is stopping")
+        payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
         end = self._end or self._started()  # the one before ended unasked: a new one
-        end.send(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+        end.send(payload)
 
     def _received(self, end: _End, payload: bytes) -> None:
-        message = pickle.loads(payload)
+        try:
+            message = pickle.loads(payload)
+        except Exception:  # a bug: nothing it says can be trusted now, so it is ended
+            log.exception("the database writer's answer could not be read")
+            end.kill()
+            return
         if message[0] == "settled":
             for write_id, error in message[1]:
                 self._settles.pop(write_id)(error)
@@ -114,6 +128,8 @@ class Writer:
             _, call_id, result, error = message
             _set(self._calls.pop(call_id), result, error)
         elif message[0] == "opened":
+            if message[1] is not None:
+                log.error("%s", message[1])
             _set(end.opened, message[1], None)
         else:  # "closed": every write handed over was answered
             end.closed_cleanly = True
@@ -156,6 +172,10 @@ class _End:
         """End of input: the writer commits what it has, closes the database and stops."""
         raise NotImplementedError
 
+    def kill(self) -> None:
+        """Stop it now: what it has not answered fails."""
+        raise NotImplementedError
+
 
 class _ProcessEnd(_End, asyncio.SubprocessProtocol):
     def __init__(self, writer: Writer) -> None:
@@ -174,7 +194,12 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
                 *_command(writer._path, writer._busy_timeout),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                stderr=None,  # the app's: a crash of the writer is seen where the app's are
+                # The app's: a crash of the writer is seen where the app's are (a windowed
+                # build may have none).
+                stderr=None if _has_stderr() else asyncio.subprocess.DEVNULL,
+                # Signals to the app's process group (Ctrl-C, a logout) are the app's to
+                # act on: the writer stops at the end of its input, all of it committed.
+                start_new_session=sys.platform != "win32",
             )
         except OSError as exc:
             writer._ended(self, f"could not start: {exc}")
@@ -200,6 +225,10 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
             self._finish_early = True  # connection_made finishes it
         else:
             self._pipe().close()
+
+    def kill(self) -> None:
+        if self._transport is not None:
+            self._transport.kill()
 
     def _pipe(self) -> asyncio.WriteTransport:
         assert self._transport is not None
@@ -255,12 +284,22 @@ class _ThreadEnd(_End):
     def finish(self) -> None:
         self._input.put(None)
 
+    def kill(self) -> None:  # threads cannot be stopped; only tests run the writer in one
+        raise RuntimeError("the writer's thread gave an answer that could not be read")
+
 
 def _command(path: Path, busy_timeout: float) -> list[str]:
     # A frozen binary has no `python -m`: it runs the committer by a hidden first argument.
     if getattr(sys, "frozen", False):
         return [sys.executable, COMMIT, str(path), str(busy_timeout)]
     return [sys.executable, "-m", "web.committer", str(path), str(busy_timeout)]
+
+
+def _has_stderr() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _set(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
