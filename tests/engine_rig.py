@@ -83,12 +83,12 @@ class Commits:
         self.fail_on: Callable[[Task], bool] | None = None
         store.write = self.write  # type: ignore[method-assign]
 
-    def write(self, ops: Ops) -> None:
+    def write(self, ops: Ops, mark: tuple[str, int, int] | None = None) -> None:
         if self.failing or (self.fail_on and any(map(self.fail_on, _versions(ops)))):
             self.failing = max(0, self.failing - 1)
             self.fail_on = None
             raise StoreError("task database: database is locked (injected)")
-        self._write(ops)
+        self._write(ops, mark)
         self.inserted.append(
             [row[1].task_id for kind, rows in ops if kind == "insert" for row in rows]
         )

@@ -330,10 +330,10 @@ async def test_a_change_handed_over_behind_one_that_fails_is_not_written(
     commits.failing = 1
     inside, release = threading.Event(), threading.Event()
 
-    def held(ops: Ops) -> None:
+    def held(ops: Ops, mark: tuple[str, int, int] | None = None) -> None:
         inside.set()
         release.wait()
-        commits.write(ops)
+        commits.write(ops, mark)
 
     monkeypatch.setattr(rig.store, "write", held)
     first = asyncio.create_task(rig.engine.add(NewTask(duration=5)))

@@ -9,8 +9,11 @@ one answer per transaction from another.
 What goes over the pipes, each a pickled tuple behind its length (4 bytes, big-endian):
   to here:   ("write", id, lineage, ops) | ("call", id, a method of Store, its arguments);
              end of input: finish what came and stop
-  from here: ("opened", error) first, then ("settled", [(id, error), ...]) per transaction
-             and ("answered", id, result, error) per call; ("closed",) last.
+  from here: ("opened", error, mark) first, then ("settled", [(id, error), ...]) per
+             transaction and ("answered", id, result, error) per call; ("closed",) last.
+Each transaction also keeps the first and last id of its writes (Store.take_mark), under
+the name of the app's writer: if this process dies between a commit and its answer, the
+next one it starts tells the app (the "mark" it opens with) which of its writes were in.
 Writes that queue up while one commits go together as the next transaction. Every write
 names its lineage: once a write fails, the writes of the same or an older lineage still
 queued were decided on top of it, so they are refused unwritten; the loop undoes them all
@@ -49,6 +52,7 @@ _STOP = ("stop",)
 def serve(
     path: Path,
     busy_timeout: float,
+    writer: str,
     frames: Iterator[bytes],
     reply: Reply,
     opened: Callable[[Store], None] = lambda store: None,
@@ -59,17 +63,24 @@ def serve(
     try:
         store = Store.open(path, busy_timeout)
     except StoreError as exc:
-        reply(_payload(("opened", exc)))
+        reply(_payload(("opened", exc, None)))
+        reply(_payload(("closed",)))
+        return None
+    try:
+        mark = store.take_mark(writer)
+    except StoreError as exc:
+        store.close()
+        reply(_payload(("opened", exc, None)))
         reply(_payload(("closed",)))
         return None
     opened(store)
-    reply(_payload(("opened", None)))
+    reply(_payload(("opened", None, mark)))
     jobs: queue.SimpleQueue[tuple] = queue.SimpleQueue()
     # A thread of its own reads the frames as they come, so a loop that hands over many
     # writes while one commits is never held up by a full pipe.
     threading.Thread(target=_take, args=(frames, jobs), name="committer-input", daemon=True).start()
     committing = threading.Thread(
-        target=Committer(store, jobs, reply).run, name="committer", daemon=True
+        target=Committer(store, writer, jobs, reply).run, name="committer", daemon=True
     )
     committing.start()
     return committing
@@ -84,8 +95,11 @@ def _take(frames: Iterator[bytes], jobs: queue.SimpleQueue[tuple]) -> None:
 
 
 class Committer:
-    def __init__(self, store: Store, jobs: queue.SimpleQueue[tuple], reply: Reply) -> None:
+    def __init__(
+        self, store: Store, writer: str, jobs: queue.SimpleQueue[tuple], reply: Reply
+    ) -> None:
         self._store = store
+        self._writer = writer
         self._jobs = jobs
         self._reply = reply
         self._failed = -1  # the newest lineage a write failed in
@@ -120,7 +134,7 @@ class Committer:
         if taken:
             ops: Ops = [op for w in taken for op in w[3]]
             try:
-                self._store.write(ops)
+                self._store.write(ops, (self._writer, taken[0][1], taken[-1][1]))
             except Exception as exc:  # StoreError, or a bug: either way nothing was written
                 error = exc
                 self._failed = taken[-1][2]
@@ -172,7 +186,7 @@ def _read_frames(stream: BinaryIO) -> Iterator[bytes]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m web.committer DB BUSY_TIMEOUT` (the frozen binary: web/frozen.py)."""
+    """`python -m web.committer DB BUSY_TIMEOUT WRITER` (the frozen binary: web/frozen.py)."""
     # Ctrl-C in a terminal reaches the whole process group: the app's own shutdown ends
     # this process (by closing its input) once every write handed over is committed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -190,7 +204,8 @@ def main(argv: list[str]) -> int:
             except BrokenPipeError:
                 pass  # the app is gone; what it handed over is still committed
 
-    committing = serve(Path(argv[0]), float(argv[1]), _read_frames(sys.stdin.buffer), reply)
+    frames = _read_frames(sys.stdin.buffer)
+    committing = serve(Path(argv[0]), float(argv[1]), argv[2], frames, reply)
     if committing is None:
         return 1  # it could not open the database; the app was told why
     committing.join()

@@ -170,6 +170,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tasks_search
         ON tasks(created_at, folded, task_id, kind, status, started_at, finished_at);
     """,
+    # Which of its writes the database's writer committed last (web/committer.py): if its
+    # process dies between a commit and its answer, the next one can tell the app.
+    """
+    CREATE TABLE writer_marks (
+        writer TEXT PRIMARY KEY,
+        first INTEGER NOT NULL,
+        last INTEGER NOT NULL
+    );
+    """,
 )
 
 COLUMNS = (
@@ -222,6 +231,10 @@ def _delete(rows: int) -> str:
     return f"DELETE FROM tasks WHERE (seq, task_id) IN (VALUES {pairs})"
 
 
+_MARK = (
+    "INSERT INTO writer_marks (writer, first, last) VALUES (?, ?, ?) "
+    "ON CONFLICT (writer) DO UPDATE SET first = excluded.first, last = excluded.last"
+)
 _SAVE_SETTING = (
     "INSERT INTO settings (key, value) VALUES (?, ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -418,13 +431,30 @@ class Store:
         rows = self._conn.execute("SELECT key, value FROM settings")
         return {key: json.loads(value) for key, value in rows}
 
-    def write(self, ops: Ops) -> None:
-        """Every change in one transaction, in order. Updates and deletes must each hit
-        exactly their row, or nothing is written (a change the engine would publish must
-        not have missed its row)."""
+    def take_mark(self, writer: str) -> tuple[int, int] | None:
+        """The ids of the writes `writer` committed last (see write()); the marks of
+        writers before it go."""
         try:
             with self._conn:
                 self._conn.execute("BEGIN IMMEDIATE")
+                row = self._conn.execute(
+                    "SELECT first, last FROM writer_marks WHERE writer = ?", (writer,)
+                ).fetchone()
+                self._conn.execute("DELETE FROM writer_marks WHERE writer != ?", (writer,))
+        except sqlite3.Error as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+        return None if row is None else (row[0], row[1])
+
+    def write(self, ops: Ops, mark: tuple[str, int, int] | None = None) -> None:
+        """Every change in one transaction, in order. Updates and deletes must each hit
+        exactly their row, or nothing is written (a change the engine would publish must
+        not have missed its row). `mark`: (writer, first, last), the ids of the writes
+        these ops are, kept in the same transaction (take_mark)."""
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                if mark is not None:
+                    self._conn.execute(_MARK, mark)
                 for kind, rows in ops:
                     if kind == "insert":
                         self._many(_insert, [(seq, *_row(t, js)) for seq, t, js in rows])

@@ -20,6 +20,7 @@ import pickle
 import queue
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +46,8 @@ class Writer:
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._end: _End | None = None  # None: not started, or ended unasked
         self._closed = False
+        # Its name in the database's marks: each process it starts commits under it.
+        self.name = uuid.uuid4().hex
         self.store: Store | None = None  # in a thread only: tests make its writes fail
 
     @classmethod
@@ -128,31 +131,55 @@ class Writer:
             _, call_id, result, error = message
             _set(self._calls.pop(call_id), result, error)
         elif message[0] == "opened":
-            if message[1] is not None:
-                log.error("%s", message[1])
-            _set(end.opened, message[1], None)
+            _, error, mark = message
+            if error is not None:
+                log.error("%s", error)
+            elif end.unanswered:  # what the end before it died without answering
+                unanswered, end.unanswered = end.unanswered, {}
+                _tell(
+                    unanswered,
+                    mark or (0, -1),
+                    StoreError(
+                        f"task database {self._path}: its writer stopped before it committed "
+                        "this; nothing of it was written: try again"
+                    ),
+                )
+            _set(end.opened, error, None)
         else:  # "closed": every write handed over was answered
             end.closed_cleanly = True
 
     def _ended(self, end: _End, why: str) -> None:
-        """The writer's end stopped; what it did not answer failed."""
+        """The writer's end stopped. Of the writes it had not answered, those of the
+        transaction it may have committed just before are told by the next end, which
+        reads the mark of that transaction (web/committer.py); the others failed."""
         _set(end.opened, StoreError(f"task database {self._path}: its writer {why}"), None)
-        error = end.opened.result() or StoreError(
-            f"task database {self._path}: its writer {why}; nothing it had not confirmed "
-            "was written: try again"
+        opened_error = end.opened.result()
+        error = opened_error or StoreError(
+            f"task database {self._path}: its writer {why}; what it had not committed "
+            "was not written: try again"
         )
         if not end.closed_cleanly:
             log.error("%s", error)
-        settles, calls = list(self._settles.values()), list(self._calls.values())
-        self._settles.clear()
+        calls = list(self._calls.values())
         self._calls.clear()
-        for settle in settles:  # the first fails the rest in the ledger (a new lineage)
-            settle(error)
         for future in calls:
             _set(future, None, error)
         if self._end is end:
-            self._end = None  # the next write starts a new one
+            self._end = None
+        unanswered = {**end.unanswered, **self._settles}
+        self._settles = {}
+        if unanswered and opened_error is None and not self._closed:
+            self._started().unanswered = unanswered  # (the next write would start it too)
+        else:
+            _tell(unanswered, (0, -1), error)
         _set(end.closed, None, None)
+
+
+def _tell(unanswered: dict[int, Settle], mark: tuple[int, int], error: StoreError) -> None:
+    """Settle the writes a dead end did not answer: committed if within `mark`."""
+    first, last = mark
+    for write_id in sorted(unanswered):  # in order: the ledger's in flight are
+        unanswered[write_id](None if first <= write_id <= last else error)
 
 
 class _End:
@@ -164,6 +191,7 @@ class _End:
         self.closed: asyncio.Future[None] = writer._loop.create_future()
         self.closed_cleanly = False
         self.pid: int | None = None
+        self.unanswered: dict[int, Settle] = {}  # the writes the end before it left
 
     def send(self, payload: bytes) -> None:
         raise NotImplementedError
@@ -191,7 +219,7 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
         try:
             await writer._loop.subprocess_exec(
                 lambda: self,
-                *_command(writer._path, writer._busy_timeout),
+                *_command(writer._path, writer._busy_timeout, writer.name),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 # The app's: a crash of the writer is seen where the app's are (a windowed
@@ -270,7 +298,7 @@ class _ThreadEnd(_End):
             writer.store = store
 
         frames = iter(self._input.get, None)
-        args = (writer._path, writer._busy_timeout, frames, reply, keep)
+        args = (writer._path, writer._busy_timeout, writer.name, frames, reply, keep)
         threading.Thread(target=serve, args=args, name="committer-open", daemon=True).start()
 
     def _replied(self, payload: bytes) -> None:
@@ -288,11 +316,12 @@ class _ThreadEnd(_End):
         raise RuntimeError("the writer's thread gave an answer that could not be read")
 
 
-def _command(path: Path, busy_timeout: float) -> list[str]:
+def _command(path: Path, busy_timeout: float, name: str) -> list[str]:
+    arguments = [str(path), str(busy_timeout), name]
     # A frozen binary has no `python -m`: it runs the committer by a hidden first argument.
     if getattr(sys, "frozen", False):
-        return [sys.executable, COMMIT, str(path), str(busy_timeout)]
-    return [sys.executable, "-m", "web.committer", str(path), str(busy_timeout)]
+        return [sys.executable, COMMIT, *arguments]
+    return [sys.executable, "-m", "web.committer", *arguments]
 
 
 def _has_stderr() -> bool:
