@@ -14,14 +14,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from desktop_app import discovery
 from desktop_app.discovery import EngineLock, Instance
 from desktop_app.server import ServerStartError, ServerThread, bind_socket
 from web import __version__
-from web.app import create_app
-from web.notices import NoticeSink
 from web.settings import Settings
+from web.writer import Ahead, start_ahead
+
+if TYPE_CHECKING:
+    from web.notices import NoticeSink
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +75,16 @@ def hosted_engine(
         raise DataDirError(settings, exc) from exc
     if not acquired:
         raise AlreadyRunning(settings)
+    ahead: Ahead | None = None
     try:
         sock = bind_socket(settings.host, settings.port)
         settings = replace(settings, port=sock.getsockname()[1])
-        server = ServerThread(create_app(settings, tune_gc=True, notices=notices), sock)
+        # The database's writer starts (a process of its own) while the app is imported.
+        ahead = start_ahead(settings.db_path, settings.db_busy_timeout)
+        from web.app import create_app
+
+        app = create_app(settings, tune_gc=True, notices=notices, writer_ahead=ahead)
+        server = ServerThread(app, sock)
         server.start(start_timeout)
         instance = Instance(
             url=server.url,
@@ -97,6 +106,9 @@ def hosted_engine(
             discovery.withdraw(settings.instance_path, instance.pid)
             log.info("stopped serving %s", settings.data_dir)
     finally:
+        if ahead is not None and ahead.process.poll() is None:  # the app never took it
+            ahead.process.kill()
+            ahead.process.wait()
         lock.release()
 
 

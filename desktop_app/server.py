@@ -10,11 +10,10 @@ import logging
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
-import uvicorn
-from fastapi import FastAPI
-
-from desktop_app.coalescing import CoalescingHttpToolsProtocol
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,12 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
 class ServerThread:
     def __init__(self, app: FastAPI, sock: socket.socket, **uvicorn_options: object) -> None:
+        # Imported here: a start binds its socket and starts the database's writer before
+        # uvicorn and the app are imported (desktop_app/hosting.py).
+        import uvicorn
+
+        from desktop_app.coalescing import CoalescingHttpToolsProtocol
+
         self.app = app
         self.sock = sock
         options: dict[str, object] = {

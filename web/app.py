@@ -35,7 +35,7 @@ from web.tasks.errors import InvalidParams, InvalidTask, Refused, TaskNotFound
 from web.tasks.logs import LogBook
 from web.tasks.model import TaskConflict
 from web.tasks.registry import KindsError, load_kinds
-from web.writer import Writer
+from web.writer import Ahead, Writer
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,13 @@ def create_app(
     tune_gc: bool = False,
     notices: NoticeSink | None = None,
     writer_in_thread: bool = False,
+    writer_ahead: Ahead | None = None,
 ) -> FastAPI:
     """The app. `tune_gc`: this process exists to serve it (web/collector.py); not for an
     app that shares its process with other work, such as a test run. `notices`: what tells
     the user that a task ended (the desktop app's notifications; web/notices.py).
     `writer_in_thread`: the database's writer in this process (web/writer.py), for tests
-    that reach into it."""
+    that reach into it; `writer_ahead`: its process, started while this was imported."""
     clock = clock or SystemClock()
 
     @asynccontextmanager
@@ -61,7 +62,10 @@ def create_app(
         try:
             kinds = load_kinds(settings.kinds_file, settings.kill_grace)
             writer = await Writer.open(
-                settings.db_path, settings.db_busy_timeout, in_thread=writer_in_thread
+                settings.db_path,
+                settings.db_busy_timeout,
+                in_thread=writer_in_thread,
+                ahead=writer_ahead,
             )
         except (StoreError, KindsError) as exc:
             _startup_failed(app, exc)

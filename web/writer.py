@@ -18,11 +18,14 @@ import itertools
 import logging
 import pickle
 import queue
+import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from subprocess import DEVNULL, PIPE
 from typing import Any, TypeVar
 
 from web.committer import HEADER, serve
@@ -51,12 +54,24 @@ class Writer:
         self.store: Store | None = None  # in a thread only: tests make its writes fail
 
     @classmethod
-    async def open(cls, path: Path, busy_timeout: float, *, in_thread: bool = False) -> Writer:
-        """Start the writer (its own process; with `in_thread`, threads of this one, for
-        tests that reach into its store) and open, check and migrate the database there;
-        StoreError if it cannot be."""
+    async def open(
+        cls,
+        path: Path,
+        busy_timeout: float,
+        *,
+        in_thread: bool = False,
+        ahead: Ahead | None = None,
+    ) -> Writer:
+        """Start the writer (its own process, or the one started `ahead` for this database;
+        with `in_thread`, threads of this one, for tests that reach into its store) and
+        open, check and migrate the database there; StoreError if it cannot be."""
         writer = cls(path, busy_timeout, in_thread)
-        end = writer._started()
+        if ahead is not None and (ahead.path, ahead.busy_timeout) == (path, busy_timeout):
+            writer.name = ahead.name
+            end: _End = _ProcessEnd(writer, ahead.process)
+            writer._end = end
+        else:
+            end = writer._started()
         error = await end.opened
         if error is not None:
             await writer.close()
@@ -206,13 +221,15 @@ class _End:
 
 
 class _ProcessEnd(_End, asyncio.SubprocessProtocol):
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, ahead: subprocess.Popen[bytes] | None = None) -> None:
         super().__init__(writer)
         self._buffer = bytearray()
         self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._kill: Callable[[], None] = lambda: None
         self._early: list[bytes] | None = []  # sent while the process starts
         self._finish_early = False
-        writer._loop.create_task(self._start())
+        writer._loop.create_task(self._adopt(ahead) if ahead else self._start())
 
     async def _start(self) -> None:
         writer = self.writer
@@ -222,19 +239,27 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
                 *_command(writer._path, writer._busy_timeout, writer.name),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                # The app's: a crash of the writer is seen where the app's are (a windowed
-                # build may have none).
-                stderr=None if _has_stderr() else asyncio.subprocess.DEVNULL,
-                # Signals to the app's process group (Ctrl-C, a logout) are the app's to
-                # act on: the writer stops at the end of its input, all of it committed.
-                start_new_session=sys.platform != "win32",
+                **_PROCESS_OPTIONS,
             )
         except OSError as exc:
             writer._ended(self, f"could not start: {exc}")
 
+    async def _adopt(self, process: subprocess.Popen[bytes]) -> None:
+        """Take over a process started ahead (start_ahead): its pipes onto the loop."""
+        loop = self.writer._loop
+        assert process.stdin is not None and process.stdout is not None
+        stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, process.stdin)
+        await loop.connect_read_pipe(lambda: _Output(self, process), process.stdout)
+        self._took(stdin, process.pid, process.kill)  # type: ignore[arg-type]
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's: not a subclass
-        self.pid = self._transport.get_pid()
+        assert self._transport is not None
+        stdin = self._transport.get_pipe_transport(0)
+        self._took(stdin, self._transport.get_pid(), self._transport.kill)  # type: ignore[arg-type]
+
+    def _took(self, stdin: asyncio.WriteTransport, pid: int, kill: Callable[[], None]) -> None:
+        self._stdin, self.pid, self._kill = stdin, pid, kill
         early, self._early = self._early or [], None
         for payload in early:
             self.send(payload)
@@ -242,25 +267,21 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
             self.finish()
 
     def send(self, payload: bytes) -> None:
-        frame = HEADER.pack(len(payload)) + payload
         if self._early is not None:
-            self._early.append(frame[HEADER.size :])
+            self._early.append(payload)
         else:
-            self._pipe().write(frame)  # buffered by asyncio: never blocks the loop
+            assert self._stdin is not None  # buffered by asyncio: never blocks the loop
+            self._stdin.write(HEADER.pack(len(payload)) + payload)
 
     def finish(self) -> None:
         if self._early is not None:
-            self._finish_early = True  # connection_made finishes it
+            self._finish_early = True  # _took() finishes it
         else:
-            self._pipe().close()
+            assert self._stdin is not None
+            self._stdin.close()
 
     def kill(self) -> None:
-        if self._transport is not None:
-            self._transport.kill()
-
-    def _pipe(self) -> asyncio.WriteTransport:
-        assert self._transport is not None
-        return self._transport.get_pipe_transport(0)  # type: ignore[return-value]
+        self._kill()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         buffer = self._buffer
@@ -283,6 +304,25 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
         code = self._transport.get_returncode()
         self._transport.close()
         self.writer._ended(self, f"stopped (exit code {code})")
+
+
+class _Output(asyncio.Protocol):
+    """The output of a process started ahead, read on the loop."""
+
+    def __init__(self, end: _ProcessEnd, process: subprocess.Popen[bytes]) -> None:
+        self._end, self._process = end, process
+
+    def data_received(self, data: bytes) -> None:
+        self._end.pipe_data_received(1, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Its answers are all read; once it has exited (at once: its output is closed),
+        # it is reaped off the loop.
+        self._end.writer._loop.create_task(self._reaped())
+
+    async def _reaped(self) -> None:
+        code = await asyncio.to_thread(self._process.wait)
+        self._end.writer._ended(self._end, f"stopped (exit code {code})")
 
 
 class _ThreadEnd(_End):
@@ -316,6 +356,29 @@ class _ThreadEnd(_End):
         raise RuntimeError("the writer's thread gave an answer that could not be read")
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """A writer's process started before its app (start_ahead), for Writer.open."""
+
+    process: subprocess.Popen[bytes]
+    path: Path
+    busy_timeout: float
+    name: str
+
+
+def start_ahead(path: Path, busy_timeout: float) -> Ahead | None:
+    """Start the writer's process for `path` now: it then starts (some 70 ms) while the
+    app is imported, not after. Its owner must hold the data folder's lock (it migrates
+    the database). None where asyncio cannot adopt its pipes (Windows): Writer.open then
+    starts it."""
+    if sys.platform == "win32":
+        return None
+    name = uuid.uuid4().hex
+    command = _command(path, busy_timeout, name)
+    process = subprocess.Popen(command, stdin=PIPE, stdout=PIPE, **_PROCESS_OPTIONS)
+    return Ahead(process, path, busy_timeout, name)
+
+
 def _command(path: Path, busy_timeout: float, name: str) -> list[str]:
     arguments = [str(path), str(busy_timeout), name]
     # A frozen binary has no `python -m`: it runs the committer by a hidden first argument.
@@ -329,6 +392,16 @@ def _has_stderr() -> bool:
         return sys.stderr is not None and sys.stderr.fileno() >= 0
     except (AttributeError, OSError, ValueError):
         return False
+
+
+_PROCESS_OPTIONS: dict[str, Any] = {
+    # The app's: a crash of the writer is seen where the app's are (a windowed build may
+    # have none).
+    "stderr": None if _has_stderr() else DEVNULL,
+    # Signals to the app's process group (Ctrl-C, a logout) are the app's to act on: the
+    # writer stops at the end of its input, all of it committed.
+    "start_new_session": sys.platform != "win32",
+}
 
 
 def _set(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
