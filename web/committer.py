@@ -11,13 +11,17 @@ What goes over the pipes, each a pickled tuple behind its length (4 bytes, big-e
              end of input: finish what came and stop
   from here: ("opened", error, mark) first, then ("settled", [(id, error), ...]) per
              transaction and ("answered", id, result, error) per call; ("closed",) last.
-Each transaction also keeps the first and last id of its writes (Store.take_mark), under
-the name of the app's writer: if this process dies between a commit and its answer, the
-next one it starts tells the app (the "mark" it opens with) which of its writes were in.
+(Pickle, because both ends are this app: the pipes are private to the two processes and
+carry nothing from outside that was not checked by the API first.)
+
 Writes that queue up while one commits go together as the next transaction. Every write
 names its lineage: once a write fails, the writes of the same or an older lineage still
 queued were decided on top of it, so they are refused unwritten; the loop undoes them all
 and goes on with a new lineage.
+
+Each transaction also keeps the first and last id of its writes (Store.take_mark), under
+the name of the app's writer: if this process dies between a commit and its answer, the
+next one the app starts tells it (the "mark" it opens with) which of its writes were in.
 
 Tests run the same loop in a thread (web/writer.py `in_thread`), to make writes fail.
 """
