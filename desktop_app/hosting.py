@@ -106,9 +106,10 @@ def hosted_engine(
             discovery.withdraw(settings.instance_path, instance.pid)
             log.info("stopped serving %s", settings.data_dir)
     finally:
-        if ahead is not None and ahead.process.poll() is None:  # the app never took it
-            ahead.process.kill()
-            ahead.process.wait()
+        if ahead is not None:
+            with ahead.process:  # its pipes closed, and it reaped
+                if ahead.process.poll() is None:  # the app never took it
+                    ahead.process.kill()
         lock.release()
 
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from tests.reliability.serving import ServeProcess
 from tests.waiting import until
 from web import writer as writer_module
+from web.committer import Refused
 from web.store import StoreError
 from web.tasks.model import Task, TaskStatus
 from web.writer import Writer
@@ -53,13 +55,23 @@ def stored_ids(db: Path) -> list[str]:
     return ids
 
 
+def stop(pid: int) -> None:
+    """SIGSTOP `pid` and wait until all of it is stopped (kill() returns before that)."""
+    os.kill(pid, signal.SIGSTOP)
+    until(lambda: _state(pid) == "T", 10, f"process {pid} to stop")
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
     try:  # ours, so a zombie until reaped: /proc says whether it still runs
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        return _state(pid) == "Z"
     except FileNotFoundError:
         return True
 
@@ -86,7 +98,7 @@ async def test_a_killed_writer_fails_what_it_had_not_answered_and_the_next_write
         await insert(writer, 1, "kept")
         first = writer.pid
         assert first is not None
-        os.kill(first, signal.SIGSTOP)  # it cannot answer what comes now
+        stop(first)  # it cannot answer what comes now
         lost = insert(writer, 2, "lost")
         os.kill(first, signal.SIGKILL)
         with pytest.raises(StoreError, match="its writer stopped before it committed this"):
@@ -253,3 +265,75 @@ def test_the_writer_starts_when_the_app_has_no_stderr(tmp_path: Path) -> None:
         preexec_fn=lambda: os.close(2),
     )
     assert done.read_text() == "ok"
+
+
+async def until_true(probe: Callable[[], object], what: str) -> None:
+    """Poll `probe` on the loop until it is true (the writer works on the loop meanwhile),
+    for at most 10 s."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not probe():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)  # a poll interval: the loop runs the writer meanwhile
+
+
+def lock_held(db: Path) -> sqlite3.Connection:
+    """Another connection inside BEGIN EXCLUSIVE: a new writer cannot open until it ends."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    return conn
+
+
+async def test_what_waits_for_a_new_writer_is_not_written_on_top_of_a_lost_write(
+    tmp_path: Path,
+) -> None:
+    """A write the dead writer never committed fails; what the app decided meanwhile was
+    decided on top of it, so it is refused unwritten, never committed by the next one."""
+    db = tmp_path / "tasks.db"
+    writer = await Writer.open(db, busy_timeout=5.0)
+    try:
+        await insert(writer, 1, "kept")
+        first = writer.pid
+        assert first is not None
+        stop(first)
+        lost = insert(writer, 2, "lost")
+        lock = lock_held(db)  # the next writer waits to open
+        os.kill(first, signal.SIGKILL)
+        await until_true(lambda: writer.pid not in (None, first), "a new writer to start")
+        after = insert(writer, 3, "after")  # decided before the app hears of the loss
+        lock.close()
+        with pytest.raises(StoreError, match="before it committed this"):
+            await lost
+        with pytest.raises(Refused):
+            await after
+        await insert(writer, 4, "later", lineage=1)
+        assert stored_ids(db) == ["kept", "later"]
+    finally:
+        await writer.close()
+
+
+async def test_a_new_writer_that_cannot_open_at_once_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer died right after committing, and the next one fails before it opens:
+    another is started, and the write is still told as committed (not a 503 for a change
+    that is in the file)."""
+    flag = tmp_path / "next-start-fails"
+    fails_once = f"import os, sys\nif os.path.exists({str(flag)!r}):\n"
+    fails_once += f"    os.remove({str(flag)!r})\n    sys.exit(3)\n"
+    monkeypatch.setattr(
+        writer_module,
+        "_command",
+        lambda *args: [sys.executable, "-c", fails_once + DIES_AFTER_COMMIT, *map(str, args)],
+    )
+    db = tmp_path / "tasks.db"
+    writer = await Writer.open(db, busy_timeout=5.0)
+    try:
+        await insert(writer, 1, "before")
+        flag.touch()  # the next start fails
+        await insert(writer, 2, "die-1")  # committed, then the process died, and so did the next
+        assert not flag.exists()
+        await insert(writer, 3, "after")
+        assert stored_ids(db) == ["before", "die-1", "after"]
+    finally:
+        await writer.close()

@@ -28,7 +28,7 @@ from pathlib import Path
 from subprocess import DEVNULL, PIPE
 from typing import Any, TypeVar
 
-from web.committer import HEADER, serve
+from web.committer import HEADER, Refused, serve
 from web.frozen import COMMIT
 from web.store import Ops, Store, StoreError
 
@@ -45,10 +45,13 @@ class Writer:
         self._in_thread = in_thread
         self._loop = asyncio.get_running_loop()
         self._ids = itertools.count()
-        self._settles: dict[int, Settle] = {}  # writes handed over, not yet answered
+        # Writes handed over and not answered yet, with their lineage.
+        self._settles: dict[int, tuple[Settle, int]] = {}
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._end: _End | None = None  # None: not started, or ended unasked
         self._closed = False
+        # While a new end starts after one died: what is handed over meanwhile, in order.
+        self._held: list[tuple[int, bytes]] | None = None
         # Its name in the database's marks: each process it starts commits under it.
         self.name = uuid.uuid4().hex
         self.store: Store | None = None  # in a thread only: tests make its writes fail
@@ -91,11 +94,12 @@ class Writer:
         the loop has undone a failure."""
         write_id = next(self._ids)
         try:
-            self._send(("write", write_id, lineage, ops))
+            payload = self._pickled(("write", write_id, lineage, ops))
         except Exception as exc:  # the app is stopping, or (a bug) ops that cannot cross
             self._loop.call_soon(settle, exc)
-        else:
-            self._settles[write_id] = settle
+            return
+        self._settles[write_id] = (settle, lineage)
+        self._send(write_id, payload)
 
     def call(self, method: str, **arguments: object) -> asyncio.Future[Any]:
         """The store's `method` with `arguments`, run by the writer after every write handed
@@ -103,11 +107,12 @@ class Writer:
         future: asyncio.Future[Any] = self._loop.create_future()
         call_id = next(self._ids)
         try:
-            self._send(("call", call_id, method, arguments))
+            payload = self._pickled(("call", call_id, method, arguments))
         except Exception as exc:
             future.set_exception(exc)
-        else:
-            self._calls[call_id] = future
+            return future
+        self._calls[call_id] = future
+        self._send(call_id, payload)
         return future
 
     async def close(self) -> None:
@@ -125,11 +130,16 @@ class Writer:
         self._end = end
         return end
 
-    def _send(self, message: tuple) -> None:
+    def _pickled(self, message: tuple) -> bytes:
         if self._closed:
             raise StoreError(f"task database {self._path}: the app is stopping")
-        payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
-        end = self._end or self._started()  # the one before ended unasked: a new one
+        return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+
+    def _send(self, job_id: int, payload: bytes) -> None:
+        if self._held is not None:  # a new end is yet to tell what the dead one wrote
+            self._held.append((job_id, payload))
+            return
+        end = self._end or self._started()  # the one before ended cleanly unasked
         end.send(payload)
 
     def _received(self, end: _End, payload: bytes) -> None:
@@ -141,7 +151,7 @@ class Writer:
             return
         if message[0] == "settled":
             for write_id, error in message[1]:
-                self._settles.pop(write_id)(error)
+                self._settles.pop(write_id)[0](error)
         elif message[0] == "answered":
             _, call_id, result, error = message
             _set(self._calls.pop(call_id), result, error)
@@ -149,52 +159,81 @@ class Writer:
             _, error, mark = message
             if error is not None:
                 log.error("%s", error)
-            elif end.unanswered:  # what the end before it died without answering
-                unanswered, end.unanswered = end.unanswered, {}
-                _tell(
-                    unanswered,
-                    mark or (0, -1),
-                    StoreError(
-                        f"task database {self._path}: its writer stopped before it committed "
-                        "this; nothing of it was written: try again"
-                    ),
-                )
+            else:
+                self._taken_over(end, mark or (0, -1))
             _set(end.opened, error, None)
         else:  # "closed": every write handed over was answered
             end.closed_cleanly = True
 
+    def _taken_over(self, end: _End, mark: tuple[int, int]) -> None:
+        """A new end is open: settle what the dead one was given and did not answer
+        (committed if within the mark of its last transaction), then hand it what waited
+        meanwhile, less what was decided on top of a write that turned out not written."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        waiting = {job_id for job_id, _ in held}
+        first, last = mark
+        failed = -1  # the newest lineage a write failed in
+        for write_id in sorted(set(self._settles) - waiting):  # in order: the ledger's are
+            settle, lineage = self._settles.pop(write_id)
+            if first <= write_id <= last:
+                settle(None)
+            else:
+                failed = max(failed, lineage)
+                settle(_lost(self._path))
+        for job_id, payload in held:
+            if job_id in self._settles and self._settles[job_id][1] <= failed:
+                self._settles.pop(job_id)[0](_REFUSED)  # decided on top of a lost one
+            else:
+                end.send(payload)
+
     def _ended(self, end: _End, why: str) -> None:
-        """The writer's end stopped. Of the writes it had not answered, those of the
-        transaction it may have committed just before are told by the next end, which
-        reads the mark of that transaction (web/committer.py); the others failed."""
+        """The writer's end stopped. What it was given and did not answer waits for the
+        next end, which tells from the mark of its last transaction (web/committer.py)
+        what was committed; so does what comes meanwhile. A next end that cannot open is
+        tried again, a few times, before all of it fails."""
         _set(end.opened, StoreError(f"task database {self._path}: its writer {why}"), None)
         opened_error = end.opened.result()
-        error = opened_error or StoreError(
-            f"task database {self._path}: its writer {why}; what it had not committed "
-            "was not written: try again"
-        )
         if not end.closed_cleanly:
-            log.error("%s", error)
-        calls = list(self._calls.values())
-        self._calls.clear()
-        for future in calls:
-            _set(future, None, error)
+            log.error("task database %s: its writer %s", self._path, why)
+        error = opened_error or StoreError(f"task database {self._path}: its writer {why}")
+        held = {job_id for job_id, _ in self._held or ()}
+        for call_id in [i for i in self._calls if i not in held]:  # reads: asked again
+            _set(self._calls.pop(call_id), None, error)
         if self._end is end:
             self._end = None
-        unanswered = {**end.unanswered, **self._settles}
-        self._settles = {}
-        if unanswered and opened_error is None and not self._closed:
-            self._started().unanswered = unanswered  # (the next write would start it too)
-        else:
-            _tell(unanswered, (0, -1), error)
+        attempts = end.attempts + 1 if opened_error is not None else 0
+        if (self._settles or held) and not self._closed and attempts < _ATTEMPTS:
+            if self._held is None:
+                self._held = []
+            self._started().attempts = attempts
+        else:  # what was given to a dead end may be written, what waited is not
+            self._held = None
+            for write_id in sorted(self._settles):
+                settle, _ = self._settles.pop(write_id)
+                settle(error if write_id in held else _unknown(self._path, why))
+            for call_id in [i for i in self._calls if i in held]:
+                _set(self._calls.pop(call_id), None, error)
         _set(end.closed, None, None)
 
 
-def _tell(unanswered: dict[int, Settle], mark: tuple[int, int], error: StoreError) -> None:
-    """Settle the writes a dead end did not answer: committed if within `mark`."""
-    first, last = mark
-    for write_id in sorted(unanswered):  # in order: the ledger's in flight are
-        unanswered[write_id](None if first <= write_id <= last else error)
+_ATTEMPTS = 3  # starts of a new writer in a row that may fail to open before giving up
+_REFUSED = Refused("not written: a change decided before it could not be stored")
+
+
+def _lost(path: Path) -> StoreError:
+    return StoreError(
+        f"task database {path}: its writer stopped before it committed this; nothing of it "
+        "was written: try again"
+    )
+
+
+def _unknown(path: Path, why: str) -> StoreError:
+    return StoreError(
+        f"task database {path}: its writer {why} before it could tell whether this was "
+        "written; restart the app to see"
+    )
 
 
 class _End:
@@ -206,7 +245,7 @@ class _End:
         self.closed: asyncio.Future[None] = writer._loop.create_future()
         self.closed_cleanly = False
         self.pid: int | None = None
-        self.unanswered: dict[int, Settle] = {}  # the writes the end before it left
+        self.attempts = 0  # the ends before it that could not open, in a row
 
     def send(self, payload: bytes) -> None:
         raise NotImplementedError
@@ -248,8 +287,13 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
         """Take over a process started ahead (start_ahead): its pipes onto the loop."""
         loop = self.writer._loop
         assert process.stdin is not None and process.stdout is not None
-        stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, process.stdin)
-        await loop.connect_read_pipe(lambda: _Output(self, process), process.stdout)
+        try:
+            stdin, _ = await loop.connect_write_pipe(asyncio.Protocol, process.stdin)
+            await loop.connect_read_pipe(lambda: _Output(self, process), process.stdout)
+        except (OSError, ValueError) as exc:  # its pipes closed already: it cannot be used
+            process.kill()
+            self.writer._ended(self, f"could not be taken over: {exc}")
+            return
         self._took(stdin, process.pid, process.kill)  # type: ignore[arg-type]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -269,9 +313,10 @@ class _ProcessEnd(_End, asyncio.SubprocessProtocol):
     def send(self, payload: bytes) -> None:
         if self._early is not None:
             self._early.append(payload)
-        else:
-            assert self._stdin is not None  # buffered by asyncio: never blocks the loop
-            self._stdin.write(HEADER.pack(len(payload)) + payload)
+        elif self._stdin is not None and not self._stdin.is_closing():
+            self._stdin.write(HEADER.pack(len(payload)) + payload)  # buffered: never blocks
+        # Else the process is gone (uvloop closes the pipe then): what was sent to it is
+        # settled with the rest of what it left, in order, once it is found ended.
 
     def finish(self) -> None:
         if self._early is not None:
