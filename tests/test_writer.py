@@ -55,6 +55,16 @@ def stored_ids(db: Path) -> list[str]:
     return ids
 
 
+async def stopped_with_a_write(writer: Writer) -> tuple[int, asyncio.Future[None]]:
+    """ "kept" committed, then the writer's process stopped and "lost" handed to it (it
+    cannot answer now): its pid, and how "lost" settles."""
+    await insert(writer, 1, "kept")
+    pid = writer.pid
+    assert pid is not None
+    stop(pid)
+    return pid, insert(writer, 2, "lost")
+
+
 def stop(pid: int) -> None:
     """SIGSTOP `pid` and wait until all of it is stopped (kill() returns before that)."""
     os.kill(pid, signal.SIGSTOP)
@@ -95,11 +105,7 @@ async def test_a_killed_writer_fails_what_it_had_not_answered_and_the_next_write
     db = tmp_path / "tasks.db"
     writer = await Writer.open(db, busy_timeout=5.0)
     try:
-        await insert(writer, 1, "kept")
-        first = writer.pid
-        assert first is not None
-        stop(first)  # it cannot answer what comes now
-        lost = insert(writer, 2, "lost")
+        first, lost = await stopped_with_a_write(writer)
         os.kill(first, signal.SIGKILL)
         with pytest.raises(StoreError, match="its writer stopped before it committed this"):
             await lost
@@ -292,11 +298,7 @@ async def test_what_waits_for_a_new_writer_is_not_written_on_top_of_a_lost_write
     db = tmp_path / "tasks.db"
     writer = await Writer.open(db, busy_timeout=5.0)
     try:
-        await insert(writer, 1, "kept")
-        first = writer.pid
-        assert first is not None
-        stop(first)
-        lost = insert(writer, 2, "lost")
+        first, lost = await stopped_with_a_write(writer)
         lock = lock_held(db)  # the next writer waits to open
         os.kill(first, signal.SIGKILL)
         await until_true(lambda: writer.pid not in (None, first), "a new writer to start")
