@@ -28,7 +28,7 @@ from pathlib import Path
 from subprocess import DEVNULL, PIPE
 from typing import Any, TypeVar
 
-from web.committer import HEADER, Refused, serve
+from web.committer import HEADER, REFUSED, serve
 from web.frozen import COMMIT
 from web.store import Ops, Store, StoreError
 
@@ -184,7 +184,7 @@ class Writer:
                 settle(_lost(self._path))
         for job_id, payload in held:
             if job_id in self._settles and self._settles[job_id][1] <= failed:
-                self._settles.pop(job_id)[0](_REFUSED)  # decided on top of a lost one
+                self._settles.pop(job_id)[0](REFUSED)  # decided on top of a lost one
             else:
                 end.send(payload)
 
@@ -219,7 +219,6 @@ class Writer:
 
 
 _ATTEMPTS = 3  # starts of a new writer in a row that may fail to open before giving up
-_REFUSED = Refused("not written: a change decided before it could not be stored")
 
 
 def _lost(path: Path) -> StoreError:
