@@ -195,7 +195,8 @@ class TaskDashboardApp(FastAPI):
 
     def _add_stack(self) -> ASGIApp:
         handlers = dict(self.exception_handlers)
-        crashed = handlers.pop(500, None) or handlers.pop(Exception, None)
+        # As Starlette splits them: the crash page's handler is the last of 500/Exception.
+        crashed = [handlers.pop(key) for key in list(handlers) if key in (500, Exception)]
         # The tables ExceptionMiddleware hands a route, by exception class and by status:
         # request_response() applies them, so its layer around that adds nothing here.
         tables = (
@@ -211,7 +212,9 @@ class TaskDashboardApp(FastAPI):
         stack: ASGIApp = add
         for cls, args, kwargs in reversed(self.user_middleware):
             stack = cls(stack, *args, **kwargs)
-        return ServerErrorMiddleware(stack, handler=crashed, debug=self.debug)
+        return ServerErrorMiddleware(
+            stack, handler=crashed[-1] if crashed else None, debug=self.debug
+        )
 
 
 def _startup_failed(app: FastAPI, exc: Exception) -> None:

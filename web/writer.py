@@ -7,8 +7,9 @@ then slows writes down, never a request that only reads memory, nor the WebSocke
 
 Changes are handed over as soon as they are decided (web/tasks/ledger.py); the writer
 commits those that queue up while it is busy as one transaction. If the writer's process
-ends unasked (killed, out of memory), what it had not answered fails with a StoreError and
-a new one is started for what comes next.
+ends unasked (killed, out of memory), a new one is started at once and tells, from the
+mark of the last transaction, which of what the dead one had not answered was committed;
+the rest fails with a StoreError (Writer._ended, Writer._taken_over).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import DEVNULL, PIPE
-from typing import Any, TypeVar
+from typing import Any
 
 from web.committer import HEADER, REFUSED, serve
 from web.frozen import COMMIT
@@ -34,7 +35,6 @@ from web.store import Ops, Store, StoreError
 
 __all__ = ["Settle", "Writer"]
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 Settle = Callable[[BaseException | None], None]
 
 
