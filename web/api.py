@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from web import __version__
 from web.cluster.executors import Executors
@@ -127,11 +128,11 @@ async def json_body(request: Request, model: type[M]) -> M:
     is `missing`, one that is not JSON is `json_invalid` at its position, and the model's
     own problems are under `body`."""
     try:
-        raw = await request.body()
+        raw = await _body(request)
         if not raw:
             raise RequestValidationError([_problem("missing", "Field required")])
         value: Any = raw
-        if _is_json(request.headers.get("content-type")):
+        if _is_json(_content_type(request)):
             value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise RequestValidationError(
@@ -147,6 +148,28 @@ async def json_body(request: Request, model: type[M]) -> M:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
+
+
+async def _body(request: Request) -> bytes:
+    """The whole body, read from the server's messages as Request.body() reads it, less
+    its async generator (2 us of an add)."""
+    chunks = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _content_type(request: Request) -> str | None:
+    """The first Content-Type header, as request.headers.get() finds it, without building
+    the Headers object (1 us of an add). ASGI header names are lowercase."""
+    found = next(
+        (value for name, value in request.scope["headers"] if name == b"content-type"), None
+    )
+    return None if found is None else found.decode("latin-1")
 
 
 def _problem(kind: str, msg: str, *where: int) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def _hardening(policy: str, *, cached: bool) -> list[tuple[bytes, bytes]]:
 _PAGE = _hardening(PAGE_POLICY, cached=False)
 _DOCS = _hardening(DOCS_POLICY, cached=False)
 _STATIC = _hardening(PAGE_POLICY, cached=True)
+_NAMES = frozenset(name for name, _ in _PAGE)
 
 
 def headers_for(path: str) -> list[tuple[bytes, bytes]]:
@@ -61,9 +62,12 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                added = [(k, v) for k, v in extra if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *added]}
+                headers = message.get("headers", [])
+                present = {name.lower() for name, _ in headers}
+                added = extra
+                if not present.isdisjoint(_NAMES):  # rare: the route set one of them
+                    added = [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": [*headers, *added]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
