@@ -96,15 +96,21 @@ class _Encoders(NamedTuple):
     value: Callable[[Any], str]  # anything JSON can hold
 
 
-# json's own encoders (C): UTF-8 as it is, or everything beyond ASCII escaped.
-_UTF8 = _Encoders(
-    json.encoder.encode_basestring,  # type: ignore[attr-defined]
-    json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode,
-)
-_ASCII = _Encoders(
-    json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
-    json.JSONEncoder(separators=(",", ":")).encode,
-)
+def _encoder(text: Callable[[str], str], ensure_ascii: bool) -> _Encoders:
+    """json's own encoders (C), compact. `value` calls json's C encoder straight, made once:
+    JSONEncoder.encode() makes one per call (2 of the 10 us a task's JSON took; bench/).
+    Without the check for circular references, which JSON-born params cannot have."""
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii)
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:  # a Python without json's C accelerator
+        return _Encoders(text, encoder.encode)
+    encode = make(None, encoder.default, text, None, ":", ",", False, False, True)
+    return _Encoders(text, lambda value: "".join(encode(value, 0)))
+
+
+# UTF-8 as it is, or everything beyond ASCII escaped.
+_UTF8 = _encoder(json.encoder.encode_basestring, ensure_ascii=False)  # type: ignore[attr-defined]
+_ASCII = _encoder(json.encoder.encode_basestring_ascii, ensure_ascii=True)  # type: ignore[attr-defined]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)  # slots: a third less memory per version
@@ -218,8 +224,8 @@ def _optional(text: str | None, encode: Callable[[str], str]) -> str:
 
 
 def _number(number: Any, value: Callable[[Any], str]) -> str:
-    # A kind's `duration` parameter may be anything; a float is written as json writes it.
-    if type(number) is float and math.isfinite(number):
+    # A kind's `duration` parameter may be anything; a number is written as json writes it.
+    if type(number) is int or (type(number) is float and math.isfinite(number)):
         return repr(number)
     return value(number)
 
