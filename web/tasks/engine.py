@@ -273,7 +273,7 @@ class TaskEngine:
     async def add(self, spec: NewTask) -> Task:
         """The new task as it stands once it is stored (with the other changes of the same
         turn of the loop) and started if it runs at once; StoreError if it was not stored."""
-        if any(d not in self._ledger.json for d in spec.after):
+        if spec.after and any(d not in self._ledger.json for d in spec.after):
             await self.whole_history()  # it may be in the part still being paged in
         kind = self.kind(spec.kind)
         if kind.requires_token and not self._allow_programs:
