@@ -12,10 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette._utils import get_route_path
 from starlette.datastructures import State
 from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.routing import Match, request_response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from web import __version__, api, history_api, pages, signin, ws
@@ -195,38 +196,46 @@ class TaskDashboardApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = AppState()
+        self._add: ASGIApp | None = None  # built with the rest, on the first call
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self._add is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and get_route_path(scope) == api.ADD
+        ):
+            scope["app"] = self  # as Starlette does for every call
+            await self._add(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
-        everything = super().build_middleware_stack()
-        add = self._add_stack()
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            if (
-                scope["type"] == "http"
-                and scope["method"] == "POST"
-                and get_route_path(scope) == api.ADD
-            ):
-                await add(scope, receive, send)
-            else:
-                await everything(scope, receive, send)
-
-        return app
+        self._add = self._add_stack()
+        return super().build_middleware_stack()
 
     def _add_stack(self) -> ASGIApp:
         handlers = dict(self.exception_handlers)
         # As Starlette splits them: the crash page's handler is the last of 500/Exception.
         crashed = [handlers.pop(key) for key in list(handlers) if key in (500, Exception)]
-        # The tables ExceptionMiddleware hands a route, by exception class and by status:
-        # request_response() applies them, so its layer around that adds nothing here.
+        # The tables ExceptionMiddleware hands a route, by exception class and by status.
         tables = (
             {key: value for key, value in handlers.items() if not isinstance(key, int)},
             {key: value for key, value in handlers.items() if isinstance(key, int)},
         )
-        endpoint = request_response(api.serve_add)
 
         async def add(scope: Scope, receive: Receive, send: Send) -> None:
-            scope["starlette.exception_handlers"] = tables
-            await endpoint(scope, receive, send)
+            # request_response(), less the layers it puts around a route for an exception
+            # raised after the answer started: this answer starts after the endpoint is done.
+            request = Request(scope, receive, send)
+            try:
+                response = await api.serve_add(request)
+            except Exception as exc:
+                # Answered by the app's handlers as any route's is, by Starlette's own code.
+                scope["starlette.exception_handlers"] = tables
+                await wrap_app_handling_exceptions(_raising(exc), request)(scope, receive, send)
+                return
+            await response(scope, receive, send)
 
         stack: ASGIApp = add
         for cls, args, kwargs in reversed(self.user_middleware):
@@ -234,6 +243,13 @@ class TaskDashboardApp(FastAPI):
         return ServerErrorMiddleware(
             stack, handler=crashed[-1] if crashed else None, debug=self.debug
         )
+
+
+def _raising(exc: Exception) -> ASGIApp:
+    async def app(_scope: Scope, _receive: Receive, _send: Send) -> None:
+        raise exc
+
+    return app
 
 
 def _startup_failed(app: FastAPI, exc: Exception) -> None:
