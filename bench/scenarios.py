@@ -36,7 +36,7 @@ class Plan:
     status_seconds: float = 3.0
     startup_runs: int = 5
     connections: int = 10
-    repeats: int = 3  # rounds of the add bursts, for a median (bench/__main__.py)
+    repeats: int = 5  # rounds of the add bursts, for a median (bench/__main__.py)
     # Finished tasks already in ours' history for the scenarios at scale (bench/history.py).
     history: int = 100_000
     lock_seconds: float = 10.0  # another process holds the database this long
