@@ -11,6 +11,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import TOKEN, LiveServer
 from tests.reliability.rawws import RawClient
+from tests.waiting import until
 from web.realtime import Hub
 from web.settings import Settings
 from web.tasks.model import TaskStatus
@@ -167,6 +168,32 @@ def test_a_client_that_never_reads_does_not_delay_others(small_backlog: Settings
                 wait_for(ws, is_task(task["task_id"], "running"), deadline=5)
             stuck = [s for s in hub._subscribers if s.needs_snapshot]
             assert stuck, "the stalled client should have been switched to a snapshot"
+    finally:
+        stalled.close()
+        server.stop()
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(
+    settings: Settings,
+) -> None:
+    server = LiveServer(replace(settings, ws_send_timeout=1.0)).start(send_buffer=16 * 1024)
+    # The handshake and the snapshot, then never a byte read: once a frame cannot go out
+    # for the send timeout, the server drops the client (and its socket is still open).
+    stalled = RawClient(server.port, TOKEN, rcvbuf=4096)
+    try:
+        assert stalled.read_frame() is not None
+        with server.client() as http, open_ws(server) as ws:
+            next_message(ws)
+            hub: Hub = server.thread.app.state.hub  # type: ignore[union-attr]
+            name = "n" * 200  # big deltas back the stalled client up sooner
+
+            def dropped() -> bool:
+                http.post("/tasks/add", json={"duration": 600, "name": name})
+                return hub.subscriber_count == 1
+
+            until(dropped, 30, "the stalled client to be dropped")
+            task = http.post("/tasks/add", json={"duration": 600}).json()
+            wait_for(ws, is_task(task["task_id"], "running"), deadline=30)  # the other goes on
     finally:
         stalled.close()
         server.stop()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import State
@@ -50,10 +49,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     first = snapshot(state)
     try:
         await websocket.accept()
-        await websocket.send_text(first)
-        sender = asyncio.create_task(_send(websocket, sub, state))
-        reader = asyncio.create_task(_read(websocket, sub, engine))
-        done, pending = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        outgoing = _Outgoing()
+        jobs = {
+            asyncio.create_task(_send(websocket, sub, state, outgoing, first)),
+            asyncio.create_task(_read(websocket, sub, engine)),
+            asyncio.create_task(_watch(outgoing, state.ws_send_timeout)),
+        }
+        done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
         for job in pending:
             job.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -72,28 +74,47 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 _GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
 
 
-async def _send(websocket: WebSocket, sub: Subscription, state: State) -> None:
+class _Outgoing:
+    """When the frame going out now started to (loop time), or None between batches."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+
+async def _send(
+    websocket: WebSocket, sub: Subscription, state: State, out: _Outgoing, first: str
+) -> None:
     loop = asyncio.get_running_loop()
-    send_timeout: float = state.ws_send_timeout
+    out.since = loop.time()
+    await websocket.send_text(first)
+    out.since = None
     while not sub.closed:
         batch = await sub.next_batch()
         if sub.closed:
             return
-        # Each frame has (nine tenths of) `send_timeout` to go out, or the client has
-        # stopped reading and is dropped: one deadline, moved on only once frames have
-        # taken a tenth of it. Moving it costs a timer (3.5 us); for a frame per change to
-        # each of ten clients, moving it per frame was a tenth of an add (bench/).
-        async with asyncio.timeout(None) as deadline:
-            moved = -math.inf
-            for frame in [snapshot(state)] if batch is None else sub.frames(batch):
-                if (now := loop.time()) - moved > send_timeout / 10:
-                    deadline.reschedule(now + send_timeout)
-                    moved = now
-                await websocket.send_text(frame)
+        for frame in [snapshot(state)] if batch is None else sub.frames(batch):
+            out.since = loop.time()
+            await websocket.send_text(frame)
+        out.since = None
         if sub.batch_seconds:
             # The first change after a quiet spell goes out at once; what follows it within
             # the window waits and goes out together.
             await sub.pause(sub.batch_seconds)
+
+
+async def _watch(out: _Outgoing, send_timeout: float) -> None:
+    """TimeoutError once a frame has taken `send_timeout` (and up to a tenth more) to go
+    out: the client has stopped reading, and is dropped. One look every tenth of it, rather
+    than a deadline for each frame: a timer cost 3.5 us, and with a frame per change to
+    each of ten clients, a deadline per frame was a tenth of an add (bench/)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(send_timeout / 10)
+        since = out.since
+        if since is not None and loop.time() - since > send_timeout:
+            raise TimeoutError(f"a frame took longer than {send_timeout} s to go out")
 
 
 async def _read(websocket: WebSocket, sub: Subscription, engine: TaskEngine) -> None:
