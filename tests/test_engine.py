@@ -302,6 +302,21 @@ async def test_adds_of_one_turn_are_stored_in_one_transaction(make_rig: Callable
     await rig.close()
 
 
+async def test_a_caller_that_gives_up_takes_nothing_back(rig: Rig) -> None:
+    """An add whose caller goes away (its request cancelled) before the commit is still
+    stored and runs, and the add committed with it is answered as usual."""
+    given_up = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="given up")))
+    kept = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="kept")))
+    await asyncio.sleep(0)  # one turn: both are decided, in one batch, not yet committed
+    given_up.cancel()
+    assert (await kept).status is S.RUNNING
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    await rig.engine.idle()
+    stored = {t.name: rig.stored(t.task_id)["status"] for t in rig.engine.all_tasks()}
+    assert stored == {"given up": "running", "kept": "running"}
+
+
 async def test_a_group_that_cannot_be_stored_changes_nothing(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -502,23 +502,23 @@ class TaskEngine:
 
     async def settled(self) -> None:
         """Wait until everything decided so far is committed; StoreError if it was not.
-        Shielded: a caller that gives up does not take the change back."""
+        A caller that gives up does not take the change back (Ledger.settled)."""
         settled = self._ledger.settled()
         if settled is not None:
-            await asyncio.shield(settled)
+            await settled
 
     @property
     def quiet(self) -> bool:
         """Nothing decided is waiting to be committed or published: what the file holds is
         what the WebSocket has sent (a read of the file can be matched to a seq)."""
-        return self._ledger.settled() is None
+        return not self._ledger.busy
 
     async def idle(self) -> None:
         """Wait until nothing is being written, including what the writes set off (tests
         with a manual clock step through time this way). Failures are their callers'."""
         while (settled := self._ledger.settled()) is not None:
             with contextlib.suppress(Exception):
-                await asyncio.shield(settled)
+                await settled
             await settle()
 
     def _published(self, task: Task) -> None:

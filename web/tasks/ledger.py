@@ -51,10 +51,11 @@ T = TypeVar("T")
 class _Batch:
     """The changes of one turn of the loop."""
 
-    __slots__ = ("done", "ops", "published", "then", "undo", "undo_also")
+    __slots__ = ("ops", "published", "then", "undo", "undo_also", "waiters")
 
-    def __init__(self, done: asyncio.Future[None]) -> None:
-        self.done = done
+    def __init__(self) -> None:
+        # One future per caller waiting for it (Ledger.settled says why not one shared).
+        self.waiters: list[asyncio.Future[None]] = []
         self.ops: Ops = []
         self.undo: dict[str, Task | None] = {}  # each task as it was before (None: new)
         self.undo_also: list[Then] = []  # undo of what is not a task (settings)
@@ -128,10 +129,22 @@ class Ledger:
         batch.then.append(then)
         return batch
 
+    @property
+    def busy(self) -> bool:
+        """Something decided is not committed (or undone) yet."""
+        return self._open is not None or bool(self._in_flight)
+
     def settled(self) -> asyncio.Future[None] | None:
-        """Done once everything decided so far is committed or undone."""
+        """A future of the caller's own, done once everything decided so far is committed
+        (or failed with the error that undid it); None if nothing is waiting. Its own, so
+        that a caller that gives up (its future cancelled) takes nothing back: what
+        asyncio.shield() does around a shared one, for a tenth of its cost (6 us an add)."""
         last = self._open or (self._in_flight[-1] if self._in_flight else None)
-        return None if last is None else last.done
+        if last is None:
+            return None
+        waiter = asyncio.get_running_loop().create_future()
+        last.waiters.append(waiter)
+        return waiter
 
     # -- memory ----------------------------------------------------------------------------
 
@@ -231,9 +244,9 @@ class Ledger:
 
     def _batch(self) -> _Batch:
         if self._open is None:
-            loop = asyncio.get_running_loop()
-            self._open = _Batch(loop.create_future())
-            loop.call_soon(self._seal)  # behind the callbacks already ready: a group commit
+            self._open = _Batch()
+            # Behind the callbacks already ready: a group commit.
+            asyncio.get_running_loop().call_soon(self._seal)
         return self._open
 
     def _seal(self) -> None:
@@ -263,9 +276,11 @@ class Ledger:
         except Exception as exc:
             # A bug, not the database: the callers fail (500) rather than wait for ever.
             log.exception("could not take in a committed change")
-            _fail(batch.done, exc)
+            _fail(batch, exc)
             return
-        batch.done.set_result(None)
+        for waiter in batch.waiters:
+            if not waiter.done():  # (cancelled: its caller gave up)
+                waiter.set_result(None)
 
     def _undo(self, error: BaseException) -> None:
         """Undo every batch not yet committed, newest first, and fail their callers."""
@@ -284,7 +299,7 @@ class Ledger:
             for undo in reversed(batch.undo_also):
                 undo()
         for batch in undone:
-            _fail(batch.done, error)
+            _fail(batch, error)
         self._on_undone()
 
 
@@ -350,6 +365,7 @@ def _take(
     return states
 
 
-def _fail(done: asyncio.Future[None], error: BaseException) -> None:
-    done.set_exception(error)
-    done.exception()  # retrieved: a change nobody awaits (a follow-up) need not say so
+def _fail(batch: _Batch, error: BaseException) -> None:
+    for waiter in batch.waiters:
+        if not waiter.done():  # (cancelled: its caller gave up)
+            waiter.set_exception(error)
