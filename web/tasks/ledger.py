@@ -369,3 +369,5 @@ def _fail(batch: _Batch, error: BaseException) -> None:
     for waiter in batch.waiters:
         if not waiter.done():  # (cancelled: its caller gave up)
             waiter.set_exception(error)
+            # Retrieved: a caller cancelled before it woke need not have asyncio say so.
+            waiter.exception()
