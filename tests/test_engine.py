@@ -317,6 +317,22 @@ async def test_a_caller_that_gives_up_takes_nothing_back(rig: Rig) -> None:
     assert stored == {"given up": "running", "kept": "running"}
 
 
+async def test_a_caller_that_gives_up_on_a_write_that_fails_changes_nothing(rig: Rig) -> None:
+    """The same, when the database refuses the write: the add committed with it fails as
+    usual, the one whose caller went away is undone too, and nothing is stored."""
+    Commits(rig.store).failing = 1
+    given_up = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="given up")))
+    kept = asyncio.create_task(rig.engine.add(NewTask(duration=5, name="kept")))
+    await asyncio.sleep(0)  # one turn: both are decided, in one batch, not yet committed
+    given_up.cancel()
+    with pytest.raises(StoreError, match="locked"):
+        await kept
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    await rig.engine.idle()
+    assert rig.engine.all_tasks() == [] and not rig.engine._runners.runs
+
+
 async def test_a_group_that_cannot_be_stored_changes_nothing(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,8 +92,9 @@ ADD = "/tasks/add"
 )
 async def add_task(body: AddTask, request: Request) -> Response:
     # What /openapi.json shows of POST /tasks/add (no docstring: it would become the
-    # operation's description). serve_add() answers it first (web/app.py); this answers
-    # only what reaches FastAPI's router, such as an add under a root path.
+    # operation's description). serve_add() answers it (web/app.py); this answers only an
+    # add that reaches FastAPI's router: one that came before the app's first call built
+    # the short stack (an app driven without its lifespan).
     return await add(body, request)
 
 
@@ -152,7 +153,8 @@ async def json_body(request: Request, model: type[M]) -> M:
 
 async def _body(request: Request) -> bytes:
     """The whole body, read from the server's messages as Request.body() reads it, less
-    its async generator (2 us of an add)."""
+    its async generator (2 us of an add). Kept where Request.body() keeps it: a handler
+    that asked for it again would otherwise wait for a message that never comes."""
     chunks = []
     while True:
         message = await request.receive()
@@ -160,7 +162,8 @@ async def _body(request: Request) -> bytes:
             raise ClientDisconnect()
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            request._body = body = b"".join(chunks)
+            return body
 
 
 def _content_type(request: Request) -> str | None:

@@ -191,7 +191,9 @@ class TaskDashboardApp(FastAPI):
     the benchmark's machine; bench/), and adds are what scripts send by the thousand. The
     add's stack keeps what it needs of them, built from the same parts: the error page for
     a crash, the app's middleware (the security checks and headers), and its exception
-    handlers. Everything else, /docs included, goes through FastAPI's."""
+    handlers. Everything else, /docs included, goes through FastAPI's. (It is dispatched
+    before FastAPI.__call__, which would set a `root_path` given to FastAPI and trace the
+    call when telemetry is on: create_app turns on neither.)"""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -41,7 +41,7 @@ def _hardening(policy: str, *, cached: bool) -> list[tuple[bytes, bytes]]:
 _PAGE = _hardening(PAGE_POLICY, cached=False)
 _DOCS = _hardening(DOCS_POLICY, cached=False)
 _STATIC = _hardening(PAGE_POLICY, cached=True)
-_NAMES = frozenset(name for name, _ in _PAGE)
+_NAMES = frozenset(name for headers in (_PAGE, _DOCS, _STATIC) for name, _ in headers)
 
 
 def headers_for(path: str) -> list[tuple[bytes, bytes]]:

@@ -65,10 +65,10 @@ def tokens_match(given: str | None, expected: str) -> bool:
 # A request's headers by name, as bytes: names come lowercased (ASGI), and of a header sent
 # twice the last counts. Only the few looked at are decoded (decoding them all was a tenth
 # of what the checks cost an add; bench/).
-Headers = dict[bytes, bytes]
+RawHeaders = dict[bytes, bytes]
 
 
-def _text(headers: Headers, name: bytes) -> str:
+def _text(headers: RawHeaders, name: bytes) -> str:
     return headers.get(name, b"").decode("latin-1")
 
 
@@ -78,7 +78,7 @@ def _query_token(query_string: bytes) -> str | None:
     return dict(parse_qsl(query_string.decode())).get("token")
 
 
-def _wants_page(scope: Scope, headers: Headers) -> bool:
+def _wants_page(scope: Scope, headers: RawHeaders) -> bool:
     """A browser loading a page (address bar, link), not a script or the page's own calls."""
     return (
         scope["type"] == "http"
@@ -124,7 +124,7 @@ class SecurityMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers: Headers = dict(scope["headers"])
+        headers: RawHeaders = dict(scope["headers"])
         host = _text(headers, b"host")
         if _hostname(host).lower() not in self.host_names:
             await self._refuse(scope, send, 400, f"Host {host!r} is not allowed here")
@@ -161,7 +161,7 @@ class SecurityMiddleware:
                 receive = replay
         await self.app(scope, receive, send)
 
-    def _authenticated(self, headers: Headers, query_token: str | None, expected: str) -> bool:
+    def _authenticated(self, headers: RawHeaders, query_token: str | None, expected: str) -> bool:
         scheme, _, value = _text(headers, b"authorization").partition(" ")
         if scheme.lower() == "bearer" and tokens_match(value.strip(), expected):
             return True
@@ -177,7 +177,7 @@ class SecurityMiddleware:
         return tokens_match(query_token, expected)
 
     async def _unauthenticated(
-        self, scope: Scope, receive: Receive, send: Send, headers: Headers, *, wrong: bool
+        self, scope: Scope, receive: Receive, send: Send, headers: RawHeaders, *, wrong: bool
     ) -> None:
         """A browser loading a page gets the sign-in page; everyone else the JSON 401 (or,
         for a WebSocket, a refused handshake)."""

@@ -55,10 +55,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             asyncio.create_task(_read(websocket, sub, engine)),
             asyncio.create_task(_watch(outgoing, state.ws_send_timeout)),
         }
-        done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
-        for job in pending:
-            job.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this endpoint is cancelled (the server shutting down)
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
         for job in done:
             # A client that vanished or stopped reading is simply dropped.
             if (exc := job.exception()) and not isinstance(exc, _GONE):

@@ -96,10 +96,16 @@ class _Encoders(NamedTuple):
     value: Callable[[Any], str]  # anything JSON can hold
 
 
-def _encoder(text: Callable[[str], str], ensure_ascii: bool) -> _Encoders:
-    """json's own encoders (C), compact. `value` calls json's C encoder straight, made once:
-    JSONEncoder.encode() makes one per call (2 of the 10 us a task's JSON took; bench/).
-    Without the check for circular references, which JSON-born params cannot have."""
+def _encoder(ensure_ascii: bool) -> _Encoders:
+    """json's own encoders (C), compact: UTF-8 as it is, or everything beyond ASCII
+    escaped. `value` calls json's C encoder straight, made once: JSONEncoder.encode() makes
+    one per call (2 of the 10 us a task's JSON took; bench/). Without the check for
+    circular references, which params cannot have (they come from JSON)."""
+    text = (
+        json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+        if ensure_ascii
+        else json.encoder.encode_basestring  # type: ignore[attr-defined]
+    )
     encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii)
     make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
     if make is None:  # a Python without json's C accelerator
@@ -108,9 +114,8 @@ def _encoder(text: Callable[[str], str], ensure_ascii: bool) -> _Encoders:
     return _Encoders(text, lambda value: "".join(encode(value, 0)))
 
 
-# UTF-8 as it is, or everything beyond ASCII escaped.
-_UTF8 = _encoder(json.encoder.encode_basestring, ensure_ascii=False)  # type: ignore[attr-defined]
-_ASCII = _encoder(json.encoder.encode_basestring_ascii, ensure_ascii=True)  # type: ignore[attr-defined]
+_UTF8 = _encoder(ensure_ascii=False)
+_ASCII = _encoder(ensure_ascii=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)  # slots: a third less memory per version
