@@ -23,8 +23,9 @@ from pathlib import Path
 
 from websockets.sync.client import ClientConnection, connect
 
-from bench.dask_cluster import DaskCluster, until
+from bench.dask_cluster import DaskCluster
 from bench.procs import Server, start
+from tests.waiting import until
 
 
 def main(argv: Sequence[str] | None = None) -> int:

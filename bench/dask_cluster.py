@@ -12,15 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from distributed import Client, Security
 
-T = TypeVar("T")
+from tests.waiting import until
 
 
 @dataclass
@@ -122,13 +119,3 @@ def _read_address(path: Path) -> str | None:
         return json.loads(path.read_text())["address"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         return None
-
-
-def until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
-    """probe() until it answers; RuntimeError naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not (found := probe()):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)  # a poll interval
-    return found

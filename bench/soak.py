@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ import httpx
 
 from bench.procs import Server, start
 from bench.views import Viewer, first_difference
+from tests.waiting import until
 
 # Today's slack between the first and the last sample: allocator noise; a leak per request
 # grows far past it in minutes.
@@ -234,14 +235,6 @@ class Adder:
             return answer.json()["total"] == 0
 
         until(idle, SETTLE_DEADLINE, "every task to finish")
-
-
-def until(probe: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)  # a deadline poll
 
 
 def converge(viewers: Sequence[Viewer], server: dict[str, dict]) -> list[str]:
