@@ -169,7 +169,7 @@ class Task:
         text, value = enc
         return (
             f'{{"task_id":{text(self.task_id)},"name":{text(self.name)},'
-            f'"kind":{text(self.kind)},"duration":{_number(self.duration, value)},'
+            f'"kind":{text(self.kind)},"duration":{value(self.duration)},'
             f'"status":"{self.status.value}","progress":{round(self.progress, 4)!r},'
             f'"priority":{self.priority},"created_at":{_time(self.created_at)},'
             f'"run_at":{_time(self.run_at)},"started_at":{_time(self.started_at)},'
@@ -226,13 +226,6 @@ def _time(ts: float | None) -> str:
 
 def _optional(text: str | None, encode: Callable[[str], str]) -> str:
     return "null" if text is None else encode(text)
-
-
-def _number(number: Any, value: Callable[[Any], str]) -> str:
-    # A kind's `duration` parameter may be anything; a number is written as json writes it.
-    if type(number) is int or (type(number) is float and math.isfinite(number)):
-        return repr(number)
-    return value(number)
 
 
 def transition(task: Task, target: TaskStatus, **changes: Any) -> Task:
