@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Iterable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import State
@@ -77,29 +78,31 @@ _GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
 
 
 class _Outgoing:
-    """When the frame going out now started to (loop time), or None between batches."""
+    """Sends frames, noting when the one going out now started to (loop time; None
+    between batches) for the watchdog."""
 
-    __slots__ = ("since",)
+    __slots__ = ("_loop", "since")
 
     def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.since: float | None = None
+
+    async def send(self, websocket: WebSocket, frames: Iterable[str]) -> None:
+        for frame in frames:
+            self.since = self._loop.time()
+            await websocket.send_text(frame)
+        self.since = None
 
 
 async def _send(
     websocket: WebSocket, sub: Subscription, state: State, out: _Outgoing, first: str
 ) -> None:
-    loop = asyncio.get_running_loop()
-    out.since = loop.time()
-    await websocket.send_text(first)
-    out.since = None
+    await out.send(websocket, [first])
     while not sub.closed:
         batch = await sub.next_batch()
         if sub.closed:
             return
-        for frame in [snapshot(state)] if batch is None else sub.frames(batch):
-            out.since = loop.time()
-            await websocket.send_text(frame)
-        out.since = None
+        await out.send(websocket, [snapshot(state)] if batch is None else sub.frames(batch))
         if sub.batch_seconds:
             # The first change after a quiet spell goes out at once; what follows it within
             # the window waits and goes out together.
