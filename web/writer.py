@@ -193,11 +193,12 @@ class Writer:
         next end, which tells from the mark of its last transaction (web/committer.py)
         what was committed; so does what comes meanwhile. A next end that cannot open is
         tried again, a few times, before all of it fails."""
-        _set(end.opened, StoreError(f"task database {self._path}: its writer {why}"), None)
+        died = StoreError(f"task database {self._path}: its writer {why}")
+        _set(end.opened, died, None)
         opened_error = end.opened.result()
         if not end.closed_cleanly:
-            log.error("task database %s: its writer %s", self._path, why)
-        error = opened_error or StoreError(f"task database {self._path}: its writer {why}")
+            log.error("%s", died)
+        error = opened_error or died
         held = {job_id for job_id, _ in self._held or ()}
         for call_id in [i for i in self._calls if i not in held]:  # reads: asked again
             _set(self._calls.pop(call_id), None, error)
