@@ -23,7 +23,9 @@ from web import __version__, api, history_api, pages, signin, ws
 from web.clock import Clock, SystemClock
 from web.cluster.executors import Executors, cluster_id
 from web.collector import tune_for_serving
+from web.columns import Columns
 from web.headers import SecurityHeadersMiddleware
+from web.history import History
 from web.notices import NoticeSink, NoticeWatcher
 from web.notify_prefs import NotifyPrefsBook
 from web.query import OneValueEach
@@ -94,6 +96,7 @@ def create_app(
         )
         app.state.hub = hub
         app.state.engine = engine
+        app.state.columns = Columns(History(settings.db_path))  # read on the first GET /stats
         executors = app.state.executors = Executors(
             engine, hub, settings, cluster_id(str(settings.db_path.resolve()))
         )

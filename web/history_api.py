@@ -75,7 +75,7 @@ async def get_stats(
         engine = request.app.state.engine
         for _ in range(3):
             quiet, seq = engine.quiet, hub.seq
-            series = await run_sync(stats.compute, history_of(request), where, window)
+            series = await run_sync(stats.compute, request.app.state.columns, where, window)
             if quiet and engine.quiet and hub.seq == seq:
                 break
     except stats.StatsError as exc:

@@ -165,6 +165,15 @@ def test_history_survives_sigterm_and_a_restart_of_the_binary(
     listed = README.run(README.command("GET", "/tasks/status"), second.port, home)
     statuses = {t["task_id"]: t["status"] for t in listed.body["tasks"]}
     assert statuses == {done_id: "cancelled", running_id: "interrupted"}
+    # GET /stats counts with numpy (web/tally.py), which the bundle must carry.
+    token = (home / "token").read_text().strip()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{second.port}/stats?range=day&search=BACK",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        counted = json.load(answer)["statuses"]
+    assert (counted["cancelled"], counted["interrupted"], sum(counted.values())) == (1, 1, 2)
 
     # The binary's own CLI finds this instance, as `task-dashboard` does.
     def cli(*args: str) -> str:
