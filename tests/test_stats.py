@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -328,3 +330,11 @@ def test_bad_range_or_bucket_is_422(rig: Rig, query: dict, says: str) -> None:
     response = rig.client.get("/stats", params=query)
     assert response.status_code == 422
     assert says in str(response.json()["detail"])
+
+
+def test_numpy_is_imported_by_the_first_request_not_at_every_start() -> None:
+    # numpy takes ~90 ms to import (web/tally.py): what a start imports must not pull it in.
+    modules = "desktop_app.cli, desktop_app.hosting, desktop_app.server, web.app, web.stats"
+    probe = f"import sys; import {modules}; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
