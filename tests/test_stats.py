@@ -24,6 +24,7 @@ from web.clock import ManualClock
 from web.settings import Settings
 from web.store import Store
 from web.tasks.model import Task
+from web.tasks.search import fold
 
 EDGES = [1, 5, 15, 60, 300, 900, 3600, 14400]  # the duration classes' edges
 T0 = 1_800_000_000.0  # a whole minute and a whole hour (not a whole day)
@@ -214,6 +215,49 @@ def test_the_counts_follow_the_history_after_the_first_request(rig: Rig, history
     assert again["durations"]["counts"][2] == 1  # 5 s: at least 5, less than 15
     assert rig.stats(range="hour")["statuses"]["running"] == 1  # e runs on
 
+    rig.advance(3600)  # e, held as running since the first request, ends at T0+3690
+    ended = rig.stats(range="hour")
+    assert ended["series"]["completed"][-1] == 1
+    assert ended["durations"]["counts"] == [0, 0, 0, 0, 0, 0, 0, 1, 0]  # 3600 s
+    assert sum(ended["statuses"].values()) == 0  # it was added before this hour
+    assert rig.stats(range="day")["statuses"]["completed"] == 2  # e and eta
+
+
+def kept(task: Task, status: str = "", kind: str = "", search: str = "") -> bool:
+    """Whether the list's filters keep a task, as the API documents them."""
+    query = fold(search.strip())
+    return (
+        (not status or task.status.value in status.split(","))
+        and (not kind or task.kind in kind.split(","))
+        and (not query or query in fold(task.name) or task.task_id.lower().startswith(query))
+    )
+
+
+def test_the_filters_together_keep_what_each_keeps(settings: Settings) -> None:
+    # Statuses, kinds and a search, alone and together, over tasks of three kinds and
+    # four ends, checked against the tasks the filters keep, counted the slow way.
+    tasks = [
+        dataclasses.replace(
+            history_task(i, T0 - 3000, 10), kind=("timer", "command", "hash")[i % 3]
+        )
+        for i in range(200)
+    ]
+    store = Store.open(settings.db_path)
+    store.write([("insert", [(i + 1, t, t.to_json()) for i, t in enumerate(tasks)])])
+    store.close()
+    with serve(settings) as rig:
+        for status in ("", "failed,cancelled", "completed"):
+            for kind in ("", "command", "timer,hash", "nothing"):
+                for search in ("", "backup", "#1", tasks[7].task_id[:3].upper()):
+                    query = {"status": status, "kind": kind, "search": search}
+                    filters = {k: v for k, v in query.items() if v}
+                    for window in ({"range": "hour"}, {"range": "day", "bucket": "minute"}):
+                        stats = rig.stats(**window, **filters)
+                        found = [t for t in tasks if kept(t, **query)]
+                        assert {k: stats[k] for k in ("series", "durations", "statuses")} == (
+                            counted(found, stats)
+                        ), (window, filters)
+
 
 # Names a search could get wrong: case beyond ASCII, letters whose lower case is ASCII,
 # what SQL LIKE reads as wildcards, what JSON escapes.
@@ -332,8 +376,9 @@ def test_bad_range_or_bucket_is_422(rig: Rig, query: dict, says: str) -> None:
     assert says in str(response.json()["detail"])
 
 
-def test_numpy_is_imported_by_the_first_request_not_at_every_start() -> None:
-    # numpy takes ~90 ms to import (web/tally.py): what a start imports must not pull it in.
+def test_a_start_does_not_import_numpy() -> None:
+    # numpy takes ~90 ms to import: web/stats.py imports it (web/tally.py) on the first
+    # GET /stats. What a start imports (the CLI, the server, the app) must not pull it in.
     modules = "desktop_app.cli, desktop_app.hosting, desktop_app.server, web.app, web.stats"
     probe = f"import sys; import {modules}; print('numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

@@ -41,13 +41,20 @@ DURATION_EDGES = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
 CLASSES = len(DURATION_EDGES) + 1
 STATUSES = len(TaskStatus)
 CODE = {s.value: i for i, s in enumerate(TaskStatus)}
-ENDED_CODES = tuple(CODE[s.value] for s in TaskStatus if s.is_final)  # in the enum's order
+ENDED = tuple(s for s in TaskStatus if s.is_final)  # the series of ended tasks, in this order
+ENDED_CODES = tuple(CODE[s.value] for s in ENDED)
 NOWHERE = -1  # the key of a task that does not count in a figure (no bucket is negative)
 # Every id the engine makes is 32 hex digits (web/tasks/engine.py, new_task_id): ids are
 # held in one bytes of 32 a task, which numpy reads as a table (an id prefix search).
 ID_WIDTH = 32
 _READ = "SELECT seq, created_at, started_at, finished_at, status, kind, folded, task_id FROM tasks"
+# A task that could still change, as it is now: seq, started_at, finished_at, status.
+_READ_OPEN = (
+    "SELECT seq, started_at, finished_at, status FROM tasks "
+    "WHERE seq IN (SELECT value FROM json_each(?))"
+)
 Row = tuple[int, float, float | None, float | None, str, str, str, str]
+Change = tuple[int, float | None, float | None, str]
 Keys = tuple[array, array, array, array]  # started, ended, ran, added: one number per task
 
 
@@ -79,23 +86,22 @@ class Columns:
         with self._lock:
             conn = self.history.connect()
             try:
-                self._refresh(conn)
+                changes = self._read(conn)
             except sqlite3.Error as exc:
-                self._empty()  # half read: read it all next time
-                raise self.history.error(exc) from exc
+                raise self.history.error(exc) from exc  # nothing was changed here yet
             finally:
                 conn.close()
+            try:
+                self._apply(*changes)
+            except BaseException:
+                self._empty()  # columns of different lengths: read it all next time
+                raise
             yield self
 
     @property
     def oldest(self) -> float | None:
         """When the first task still in the history was added."""
         return self.created[0] if self.created else None
-
-    @staticmethod
-    def bucket(time: float, size: int) -> int:
-        """The bucket of `size` seconds a time is in, as the keys have it."""
-        return int(time) // size
 
     def keys(self, size: int) -> Keys:
         """Per task, for buckets of `size` seconds: the bucket it started in; its ended
@@ -107,23 +113,29 @@ class Columns:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _refresh(self, conn: sqlite3.Connection) -> None:
+    def _read(self, conn: sqlite3.Connection) -> tuple[list[Row], list[Change], bool]:
+        """What changed in the file since the last read: the tasks added, the tasks that
+        could change (as they are now), and whether some were cleared."""
         conn.execute("BEGIN")  # every read below sees the same state of the file
         try:
             (total,) = conn.execute("SELECT count(*) FROM tasks").fetchone()
             newest = self.seqs[-1] if self.seqs else 0
             added = conn.execute(f"{_READ} WHERE seq > ? ORDER BY seq", (newest,)).fetchall()
             if total != len(self.seqs) + len(added):  # some were cleared
-                self._empty()
-                added = conn.execute(f"{_READ} ORDER BY seq").fetchall()
-            elif self._open:
-                seqs = json.dumps(list(self._open))
-                for row in conn.execute(
-                    f"{_READ} WHERE seq IN (SELECT value FROM json_each(?))", (seqs,)
-                ):
-                    self._put(self._open[row[0]], row)
+                return conn.execute(f"{_READ} ORDER BY seq").fetchall(), [], True
+            seqs = json.dumps(list(self._open))
+            return added, conn.execute(_READ_OPEN, (seqs,)).fetchall() if self._open else [], False
         finally:
             conn.rollback()
+
+    def _apply(self, added: list[Row], changed: list[Change], cleared: bool) -> None:
+        if cleared:
+            self._empty()
+        for seq, started, finished, status in changed:
+            place = self._open[seq]
+            held = (_none(self.started[place]), _none(self.finished[place]), self.status[place])
+            if (started, finished, CODE[status]) != held:  # most are as they were
+                self._put(place, seq, _nan(started), _nan(finished), CODE[status])
         self._append(added)
 
     def _append(self, rows: Sequence[Row]) -> None:
@@ -133,8 +145,8 @@ class Columns:
         seqs, created, started, finished, statuses, kinds, names, ids = zip(*rows, strict=True)
         self.seqs.extend(seqs)
         self.created.extend(created)
-        self.started.extend(_times(started))
-        self.finished.extend(_times(finished))
+        self.started.extend(map(_nan, started))
+        self.finished.extend(map(_nan, finished))
         self.status.extend(CODE[s] for s in statuses)
         codes = self.kind_codes
         self.kinds.extend(codes.setdefault(k, len(codes)) for k in kinds)
@@ -148,13 +160,12 @@ class Columns:
             for column, values in zip(keys, new, strict=True):
                 column.extend(values)
 
-    def _put(self, place: int, row: Row) -> None:
-        """A task held that may have changed (its name and kind do not change)."""
-        seq, _, started, finished, status, *_ = row
-        self.started[place] = math.nan if started is None else started
-        self.finished[place] = math.nan if finished is None else finished
-        self.status[place] = CODE[status]
-        if self.status[place] in ENDED_CODES:
+    def _put(self, place: int, seq: int, started: float, finished: float, status: int) -> None:
+        """A task held that changed (its name and kind do not change)."""
+        self.started[place] = started
+        self.finished[place] = finished
+        self.status[place] = status
+        if status in ENDED_CODES:
             del self._open[seq]
         for size, keys in self._keys.items():
             new = self._keys_of(size, place, place + 1)
@@ -163,31 +174,37 @@ class Columns:
 
     def _keys_of(self, size: int, start: int, stop: int) -> Keys:
         """The keys, for buckets of `size` seconds, of the tasks from place `start` to `stop`."""
-        created = self.created[start:stop]
         started = self.started[start:stop]
         finished = self.finished[start:stop]
         status = self.status[start:stop]
-        edges = DURATION_EDGES
+        ended_in = _buckets(finished, size)
+        ran = (
+            # NaN compares false: a task that has not both started and ended.
+            bisect.bisect_right(DURATION_EDGES, int(f - s)) if f >= s else NOWHERE
+            for s, f in zip(started, finished, strict=True)
+        )
         return (
-            array("q", [int(s) // size if s == s else NOWHERE for s in started]),
+            array("q", _buckets(started, size)),
             array(
                 "q",
                 [
-                    int(f) // size * STATUSES + c if c in ENDED_CODES and f == f else NOWHERE
-                    for f, c in zip(finished, status, strict=True)
+                    b * STATUSES + c if c in ENDED_CODES and b != NOWHERE else NOWHERE
+                    for b, c in zip(ended_in, status, strict=True)
                 ],
             ),
             array(
                 "q",
-                [  # NaN compares false: a task that has not both started and ended
-                    int(f) // size * CLASSES + bisect.bisect_right(edges, int(f - s))
-                    if f >= s
-                    else NOWHERE
-                    for s, f in zip(started, finished, strict=True)
+                [
+                    b * CLASSES + c if c != NOWHERE else NOWHERE
+                    for b, c in zip(ended_in, ran, strict=True)
                 ],
             ),
             array(
-                "q", [int(c) // size * STATUSES + s for c, s in zip(created, status, strict=True)]
+                "q",
+                [
+                    b * STATUSES + c
+                    for b, c in zip(_buckets(self.created[start:stop], size), status, strict=True)
+                ],
             ),
         )
 
@@ -200,5 +217,20 @@ def _ids(ids: Sequence[str]) -> bytes:
     )
 
 
-def _times(values: Sequence[float | None]) -> list[float]:
-    return [math.nan if v is None else v for v in values]
+def bucket(time: float, size: int) -> int:
+    """The bucket of `size` seconds a time is in: the i with i * size <= time < (i + 1) *
+    size. Exact where a float division could round a time just below an edge up to it."""
+    return int(time) // size
+
+
+def _buckets(times: array, size: int) -> list[int]:
+    return [bucket(t, size) if t == t else NOWHERE for t in times]  # NaN != NaN
+
+
+def _nan(time: float | None) -> float:
+    """A time as a column holds it (NaN for none)."""
+    return math.nan if time is None else time
+
+
+def _none(time: float) -> float | None:
+    return None if time != time else time

@@ -1,4 +1,5 @@
-"""Reads of the task history straight from the SQLite file: what stats and export need.
+"""Reads of the task history straight from the SQLite file: the export's pages, and the
+columns GET /stats counts (web/columns.py).
 
 The engine holds the live tasks in memory and is the only writer; these reads never go
 through it. Each runs in a worker thread (house rule 5: no SQLite call on the event loop)
@@ -10,7 +11,6 @@ WebSocket delta arrived sees that change.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,20 +71,6 @@ class History:
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
         return conn
-
-    def rows(
-        self, sql: str, params: Mapping[str, object], conn: sqlite3.Connection | None = None
-    ) -> list[tuple]:
-        """Every row of one query (on `conn`, or on a connection of its own)."""
-        own = conn is None
-        conn = conn or self.connect()
-        try:
-            return conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise self.error(exc) from exc
-        finally:
-            if own:
-                conn.close()
 
     def tasks_before(
         self, conn: sqlite3.Connection, where: TaskFilter, before: int | None, limit: int

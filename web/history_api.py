@@ -1,8 +1,9 @@
 """The history's routes: GET /stats (series for the charts) and GET /tasks/export.
 
-Both read the SQLite file in worker threads (web/history.py), never the engine's memory
-nor on the event loop. They come before the API's routes: `/tasks/{task_id}` would
-otherwise take `/tasks/export` for a task id.
+Both read the SQLite file in worker threads (web/history.py; GET /stats through a copy of
+its columns, web/columns.py), never the engine's memory nor on the event loop. They come
+before the API's routes: `/tasks/{task_id}` would otherwise take `/tasks/export` for a
+task id.
 """
 
 from __future__ import annotations

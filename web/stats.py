@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from web.columns import DURATION_EDGES, Columns
+from web.columns import DURATION_EDGES, ENDED, Columns, bucket
 from web.history import TaskFilter
-from web.tasks.model import FINAL_STATUSES, TaskStatus
+from web.tasks.model import TaskStatus
 
 RANGES: dict[str, float | None] = {"hour": 3600, "day": 86400, "week": 7 * 86400, "all": None}
 BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -28,7 +28,6 @@ BUCKETS = {"minute": 60, "hour": 3600, "day": 86400}
 DEFAULT_BUCKET = {"hour": "minute", "day": "hour", "week": "hour", "all": "day"}
 # A day of minutes; a longer series is more points than a chart has pixels.
 MAX_POINTS = 24 * 60
-ENDED = tuple(s.value for s in TaskStatus if s in FINAL_STATUSES)
 
 
 class StatsError(ValueError):
@@ -62,10 +61,6 @@ class Window:
             )
         return cls(size, last - points + 1, last)
 
-    @property
-    def until(self) -> float:
-        return (self.last + 1) * self.size
-
 
 def compute(columns: Columns, where: TaskFilter, window: Window) -> dict[str, Any]:
     """The answer's series (blocking: run it in a worker thread)."""
@@ -75,11 +70,7 @@ def compute(columns: Columns, where: TaskFilter, window: Window) -> dict[str, An
         first = window.first
         if first is None:  # the whole history: from the bucket of its oldest task on
             oldest = held.oldest
-            first = (
-                window.last
-                if oldest is None
-                else min(held.bucket(oldest, window.size), window.last)
-            )
+            first = window.last if oldest is None else min(bucket(oldest, window.size), window.last)
         points = window.last - first + 1
         if points > MAX_POINTS:
             raise StatsError(
@@ -90,7 +81,7 @@ def compute(columns: Columns, where: TaskFilter, window: Window) -> dict[str, An
     return {
         "bucket_seconds": window.size,
         "times": [(first + i) * window.size for i in range(points)],
-        "series": dict(zip(("started", *ENDED), series, strict=True)),
+        "series": dict(zip(("started", *(s.value for s in ENDED)), series, strict=True)),
         "durations": {"edges": list(DURATION_EDGES), "counts": classes, "count": sum(classes)},
         "statuses": dict(zip(TaskStatus, statuses, strict=True)),
     }
