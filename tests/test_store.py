@@ -173,6 +173,25 @@ def test_corrupt_file_names_the_file(tmp_path: Path) -> None:
     assert db.read_bytes().startswith(b"this is not"), "the file must be left untouched"
 
 
+def test_a_damaged_file_whose_error_quotes_bytes_that_are_not_text_is_named(
+    tmp_path: Path,
+) -> None:
+    # Bytes scribbled over the schema can end up in SQLite's error message, which Python
+    # then cannot decode (UnicodeDecodeError instead of sqlite3.DatabaseError): seen once
+    # in about 200 starts of tests/reliability/test_environment.py's scribbled file.
+    db = tmp_path / "tasks.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (a)")
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET name = CAST(x'ff' AS TEXT), sql = 'CREATE TABLE ('")
+    damaged = db.read_bytes()
+    with pytest.raises(StoreError) as info:
+        Store.open(db)
+    assert str(db) in str(info.value) and "move it aside" in str(info.value)
+    assert db.read_bytes() == damaged, "the file must be left untouched"
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
     with sqlite3.connect(db) as conn:

@@ -324,6 +324,12 @@ class Store:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(_explain(path, exc)) from exc
+        except UnicodeDecodeError as exc:
+            # SQLite's message quoted the damaged bytes (a name in a scribbled schema), and
+            # Python could not read the message itself as text.
+            conn.close()
+            damaged = sqlite3.DatabaseError("malformed database schema (unreadable bytes)")
+            raise StoreError(_explain(path, damaged)) from exc
         return store
 
     def _prepare(self, busy_timeout: float) -> None:
