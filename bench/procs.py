@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,8 +86,10 @@ def start(
     """`launcher` runs ours another way (e.g. the PyInstaller binary) instead of the script;
     `history`: ours starts on that many finished tasks (bench/history.py)."""
     port = free_port()
-    home = workdir / f"{kind}-{port}"
-    home.mkdir(parents=True)
+    # A folder of its own even when the system hands out a port a server of this run had
+    # before (a run of the bench starts some forty servers).
+    workdir.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=f"{kind}-{port}-", dir=workdir))
     if history:
         write_history(home / "tasks.db", history)
     env = {**os.environ, "TASK_DASHBOARD_HOME": str(home), "PYTHONUNBUFFERED": "1"}
