@@ -62,6 +62,19 @@ class _Batch:
         self.published: list[Task] = []  # each version to publish once committed
         self.then: list[Then] = []  # follow-ups once committed, in order
 
+    def answer(self, error: BaseException | None = None) -> None:
+        """Tell each waiting caller that the batch is committed, or the error that undid it;
+        a caller that gave up (its future cancelled) is told nothing."""
+        for waiter in self.waiters:
+            if waiter.done():
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+                # Retrieved: a caller cancelled before it woke need not have asyncio say so.
+                waiter.exception()
+
     def add(self, kind: str, row: object) -> None:
         if self.ops and self.ops[-1][0] == kind:
             self.ops[-1][1].append(row)
@@ -276,11 +289,9 @@ class Ledger:
         except Exception as exc:
             # A bug, not the database: the callers fail (500) rather than wait for ever.
             log.exception("could not take in a committed change")
-            _fail(batch, exc)
+            batch.answer(exc)
             return
-        for waiter in batch.waiters:
-            if not waiter.done():  # (cancelled: its caller gave up)
-                waiter.set_result(None)
+        batch.answer()
 
     def _undo(self, error: BaseException) -> None:
         """Undo every batch not yet committed, newest first, and fail their callers."""
@@ -299,7 +310,7 @@ class Ledger:
             for undo in reversed(batch.undo_also):
                 undo()
         for batch in undone:
-            _fail(batch, error)
+            batch.answer(error)
         self._on_undone()
 
 
@@ -363,11 +374,3 @@ def _take(
     json.update(zip(ids, rendered, strict=True))
     finished.update(zip(ids, states, strict=True))
     return states
-
-
-def _fail(batch: _Batch, error: BaseException) -> None:
-    for waiter in batch.waiters:
-        if not waiter.done():  # (cancelled: its caller gave up)
-            waiter.set_exception(error)
-            # Retrieved: a caller cancelled before it woke need not have asyncio say so.
-            waiter.exception()
