@@ -16,13 +16,12 @@ import httpx
 import pytest
 
 from desktop_app.server import ServerThread, bind_socket
-from tests.browser.seed import history_task
+from tests.browser.seed import history_task, store_tasks
 from tests.conftest import TOKEN
 from tests.waiting import until
 from web.app import create_app
 from web.clock import ManualClock
 from web.settings import Settings
-from web.store import Store
 from web.tasks.model import Task
 from web.tasks.search import fold
 
@@ -242,9 +241,7 @@ def test_the_filters_together_keep_what_each_keeps(settings: Settings) -> None:
         )
         for i in range(200)
     ]
-    store = Store.open(settings.db_path)
-    store.write([("insert", [(i + 1, t, t.to_json()) for i, t in enumerate(tasks)])])
-    store.close()
+    store_tasks(settings.db_path, tasks)
     with serve(settings) as rig:
         for status in ("", "failed,cancelled", "completed"):
             for kind in ("", "command", "timer,hash", "nothing"):
@@ -336,9 +333,7 @@ def test_times_at_an_edge_count_in_the_bucket_that_begins_there(settings: Settin
         dataclasses.replace(history_task(i, 0), created_at=at, started_at=at, finished_at=at + ran)
         for i, (at, ran) in enumerate((at, ran) for at in times for ran in runs)
     ]
-    store = Store.open(settings.db_path)
-    store.write([("insert", [(i + 1, t, t.to_json()) for i, t in enumerate(tasks)])])
-    store.close()
+    store_tasks(settings.db_path, tasks)
     with serve(settings) as rig:
         for query in [*RANGES, {"range": "day", "bucket": "hour"}]:
             stats = rig.stats(**query)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from web.store import Store
@@ -56,10 +57,14 @@ def seed_history(
     """`count` tasks, from `first` on (by default a day ago), `spacing` seconds apart."""
     if first is None:
         first = time.time() - 86_400
+    store_tasks(db_path, (history_task(i, first, spacing) for i in range(count)))
+
+
+def store_tasks(db_path: Path, tasks: Iterable[Task]) -> None:
+    """These tasks as the history's, oldest first (seqs 1, 2, ...)."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     store = Store.open(db_path)
     try:
-        tasks = (history_task(i, first, spacing) for i in range(count))
         rows = [(i + 1, t, t.to_json() if t.status.is_final else None) for i, t in enumerate(tasks)]
         store.write([("insert", rows)])
     finally:
