@@ -70,7 +70,11 @@ def db(tmp_path: Path) -> Path:
 
 def changes(db: Path) -> None:
     """The running task ends; a new one comes."""
-    (running,) = (t for _, t in Store.open(db).load_all() if t.status is TaskStatus.RUNNING)
+    store = Store.open(db)
+    try:
+        (running,) = (t for _, t in store.load_all() if t.status is TaskStatus.RUNNING)
+    finally:
+        store.close()
     ended = dataclasses.replace(running, status=TaskStatus.COMPLETED, finished_at=T - 60)
     write(db, "update", [(2, ended)])
     write(db, "insert", [(3, history_task(2, T - 300))])
