@@ -47,6 +47,7 @@ class ServerThread:
         import uvicorn
 
         from desktop_app.coalescing import CoalescingHttpToolsProtocol
+        from desktop_app.wsframes import TextsWebSocketProtocol
 
         self.app = app
         self.sock = sock
@@ -60,6 +61,8 @@ class ServerThread:
             "ws_per_message_deflate": False,
             # One socket write per response instead of two (desktop_app/coalescing.py).
             "http": CoalescingHttpToolsProtocol,
+            # A sender's frames in one ASGI message (desktop_app/wsframes.py).
+            "ws": TextsWebSocketProtocol,
             **uvicorn_options,
         }
         self.server = uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -38,6 +38,7 @@ class LiveServer:
     settings: Settings
     thread: ServerThread | None = None
     writer_in_thread: bool = False  # for tests that reach into the database's writer
+    uvicorn_options: dict[str, object] = field(default_factory=dict)
 
     def start(self, port: int = 0, send_buffer: int | None = None) -> LiveServer:
         sock = bind_socket("127.0.0.1", port)
@@ -47,7 +48,9 @@ class LiveServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         self.settings = replace(self.settings, port=sock.getsockname()[1])
         self.thread = ServerThread(
-            create_app(self.settings, writer_in_thread=self.writer_in_thread), sock
+            create_app(self.settings, writer_in_thread=self.writer_in_thread),
+            sock,
+            **self.uvicorn_options,
         )
         self.thread.start()
         return self

@@ -136,6 +136,42 @@ def test_a_client_may_take_its_messages_in_batches(live_server: LiveServer) -> N
         assert [next_message(ws)["type"] for _ in ids[:2]] == ["task", "task"]
 
 
+@pytest.mark.parametrize("server_ws", ["ours", "uvicorn's own"])
+def test_a_plain_client_gets_each_message_in_a_frame_of_its_own(
+    settings: Settings, server_ws: str
+) -> None:
+    """Our server hands a sender's frames to the protocol in one go (desktop_app/wsframes.py);
+    on uvicorn's own protocol each goes out alone. Either way a client reads the same: one
+    message per frame, in order, of every length (a snapshot longer than 65,535 bytes, task
+    messages, an error shorter than 126)."""
+    options = {} if server_ws == "ours" else {"ws": "websockets-sansio"}
+    server = LiveServer(settings, uvicorn_options=options).start()
+    try:
+        with server.client() as http:
+            http.post("/queue/pause")
+            ids = [
+                http.post(
+                    "/tasks/add", json={"duration": 60, "name": f"{i:03} " + "n" * 190}
+                ).json()["task_id"]
+                for i in range(150)
+            ]
+            with open_ws(server) as ws:
+                first = ws.recv(timeout=10)
+                assert len(first.encode()) > 65535
+                assert json.loads(first)["total"] == len(ids)
+                ws.send(json.dumps({"type": "batch", "ms": -1}))
+                assert next_message(ws)["type"] == "error"
+                http.post("/queue/resume")  # one request, 151 changes in one turn of the loop
+                messages = [next_message(ws) for _ in range(len(ids) + 1)]
+    finally:
+        server.stop()
+    started = [m["task"]["task_id"] for m in messages if m["type"] == "task"]
+    assert sorted(started) == sorted(ids)
+    assert all(m["task"]["status"] == "running" for m in messages if m["type"] == "task")
+    seqs = [m["seq"] for m in messages]
+    assert seqs == sorted(seqs)
+
+
 @pytest.mark.parametrize("ms", [-1, 1001, "20", True, None, [20], "missing"])
 def test_a_bad_batch_request_is_explained(live_server: LiveServer, ms: object) -> None:
     with open_ws(live_server) as ws:

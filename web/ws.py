@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import State
@@ -50,9 +49,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     first = snapshot(state)
     try:
         await websocket.accept()
-        outgoing = _Outgoing()
+        outgoing = _Outgoing(websocket)
         jobs = {
-            asyncio.create_task(_send(websocket, sub, state, outgoing, first)),
+            asyncio.create_task(_send(sub, state, outgoing, first)),
             asyncio.create_task(_read(websocket, sub, engine)),
             asyncio.create_task(_watch(outgoing, state.ws_send_timeout)),
         }
@@ -77,32 +76,47 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 _GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
 
 
+# An ASGI extension of the server's (desktop_app/wsframes.py): several text messages in one
+# ASGI message, each still a frame of its own. Without it (another server, a test client)
+# each goes out in a `websocket.send` of its own.
+SEND_TEXTS = "task_dashboard.websocket.send_texts"
+
+
 class _Outgoing:
-    """Sends frames, noting when the one going out now started to (loop time; None
+    """Sends frames, noting when the ones going out now started to (loop time; None
     between batches) for the watchdog."""
 
-    __slots__ = ("_loop", "since")
+    __slots__ = ("_at_once", "_loop", "_websocket", "since")
 
-    def __init__(self) -> None:
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
         self._loop = asyncio.get_running_loop()
+        self._at_once = SEND_TEXTS in (websocket.scope.get("extensions") or {})
         self.since: float | None = None
 
-    async def send(self, websocket: WebSocket, frames: Iterable[str]) -> None:
-        for frame in frames:
-            self.since = self._loop.time()
-            await websocket.send_text(frame)
+    async def send(self, frames: list[str]) -> None:
+        websocket = self._websocket
+        self.since = self._loop.time()
+        if self._at_once:
+            try:
+                # Past WebSocket.send(), which lets only the standard messages through.
+                await websocket._send({"type": SEND_TEXTS, "texts": frames})
+            except OSError:  # the client is gone: what WebSocket.send() makes of it
+                raise WebSocketDisconnect(1006) from None
+        else:
+            for frame in frames:
+                self.since = self._loop.time()
+                await websocket.send_text(frame)
         self.since = None
 
 
-async def _send(
-    websocket: WebSocket, sub: Subscription, state: State, out: _Outgoing, first: str
-) -> None:
-    await out.send(websocket, [first])
+async def _send(sub: Subscription, state: State, out: _Outgoing, first: str) -> None:
+    await out.send([first])
     while not sub.closed:
         batch = await sub.next_batch()
         if sub.closed:
             return
-        await out.send(websocket, [snapshot(state)] if batch is None else sub.frames(batch))
+        await out.send([snapshot(state)] if batch is None else sub.frames(batch))
         if sub.batch_seconds:
             # The first change after a quiet spell goes out at once; what follows it within
             # the window waits and goes out together.

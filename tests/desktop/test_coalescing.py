@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from desktop_app.coalescing import CoalescingTransport
 from desktop_app.server import ServerThread, bind_socket
+from tests.desktop.bare_asgi import lifespan
 from web.clock import settle
 
 
@@ -87,10 +88,7 @@ async def test_nothing_is_written_to_a_connection_that_closed_meanwhile() -> Non
 
 async def _two_part_answer(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
-        await receive()
-        await send({"type": "lifespan.startup.complete"})
-        await receive()
-        await send({"type": "lifespan.shutdown.complete"})
+        await lifespan(receive, send)
         return
     headers = [(b"content-length", b"4")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
