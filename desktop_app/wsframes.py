@@ -14,7 +14,9 @@ sends each text as one text frame, in order, in one write. A sender hands over w
 gathered since it last woke. The frames are what `websockets` would write for them (RFC
 6455: a server's frames are not masked; the extension is offered only to connections with
 no WebSocket extension such as compression in use), so a client cannot tell the
-difference. Everything else is uvicorn's own, flow control and keep-alive pings included.
+difference. A slow reader is waited for before each such message, as uvicorn waits before
+each frame (web/ws.py puts at most TEXTS_AT_ONCE texts in one). Everything else is
+uvicorn's own: the handshake, reading, closing, keep-alive pings.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.http11 import Request
 from websockets.protocol import State
 
 from web.ws import SEND_TEXTS
@@ -44,19 +45,25 @@ def frame_header(length: int) -> bytes:
 
 
 class TextsWebSocketProtocol(WebSocketsSansIOProtocol):
-    def handle_connect(self, event: Request) -> None:
-        super().handle_connect(event)
-        # The app's task is created but has not run yet: it finds the extension in its scope.
-        if self.response.status_code == 101 and not self.conn.extensions:
+    async def run_asgi(self) -> None:
+        # Runs only for a handshake the server accepted, before the app sees its scope.
+        if not self.conn.extensions:
             self.scope["extensions"][SEND_TEXTS] = {}
+        await super().run_asgi()
 
     async def send(self, message: Any) -> None:
         if message["type"] != SEND_TEXTS:
             await super().send(message)
             return
         await self.writable.wait()  # as uvicorn's send: a client reading slowly holds it
-        if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
-            # What uvicorn raises for a send to a client that is gone (Starlette: 1006).
+        # The same answers as uvicorn's send for a text at each stage of the connection.
+        if self.disconnected:
+            raise ClientDisconnected()
+        if not self.handshake_complete or self.initial_response is not None:
+            raise RuntimeError(f"{SEND_TEXTS} before websocket.accept, or after a denial")
+        if self.close_sent:
+            raise RuntimeError(f"{SEND_TEXTS} after sending websocket.close")
+        if self.conn.state is not State.OPEN:  # the client's close came in meanwhile
             raise ClientDisconnected()
         parts = []
         for text in message["texts"]:

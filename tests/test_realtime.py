@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from desktop_app.wsframes import TextsWebSocketProtocol
 from tests.conftest import TOKEN, LiveServer
 from tests.reliability.rawws import RawClient
 from tests.waiting import until
 from web.realtime import Hub
 from web.settings import Settings
 from web.tasks.model import TaskStatus
+from web.ws import SEND_TEXTS, TEXTS_AT_ONCE
 
 
 def open_ws(server: LiveServer) -> ClientConnection:
@@ -138,12 +141,21 @@ def test_a_client_may_take_its_messages_in_batches(live_server: LiveServer) -> N
 
 @pytest.mark.parametrize("server_ws", ["ours", "uvicorn's own"])
 def test_a_plain_client_gets_each_message_in_a_frame_of_its_own(
-    settings: Settings, server_ws: str
+    settings: Settings, server_ws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Our server hands a sender's frames to the protocol in one go (desktop_app/wsframes.py);
     on uvicorn's own protocol each goes out alone. Either way a client reads the same: one
     message per frame, in order, of every length (a snapshot longer than 65,535 bytes, task
     messages, an error shorter than 126)."""
+    handed_over: list[int] = []  # how many texts each of our protocol's messages held
+    send = TextsWebSocketProtocol.send
+
+    async def counting(self: TextsWebSocketProtocol, message: Any) -> None:
+        if message["type"] == SEND_TEXTS:
+            handed_over.append(len(message["texts"]))
+        await send(self, message)
+
+    monkeypatch.setattr(TextsWebSocketProtocol, "send", counting)
     options = {} if server_ws == "ours" else {"ws": "websockets-sansio"}
     server = LiveServer(settings, uvicorn_options=options).start()
     try:
@@ -170,6 +182,10 @@ def test_a_plain_client_gets_each_message_in_a_frame_of_its_own(
     assert all(m["task"]["status"] == "running" for m in messages if m["type"] == "task")
     seqs = [m["seq"] for m in messages]
     assert seqs == sorted(seqs)
+    if server_ws == "ours":  # the changes went over in a few hand-overs, none too big
+        assert max(handed_over) == TEXTS_AT_ONCE and sum(handed_over) == len(messages) + 2
+    else:
+        assert handed_over == []
 
 
 @pytest.mark.parametrize("ms", [-1, 1001, "20", True, None, [20], "missing"])

@@ -80,6 +80,10 @@ _GONE = (WebSocketDisconnect, TimeoutError, ConnectionError, RuntimeError)
 # ASGI message, each still a frame of its own. Without it (another server, a test client)
 # each goes out in a `websocket.send` of its own.
 SEND_TEXTS = "task_dashboard.websocket.send_texts"
+# At most this many frames in one such message (~50 KB of task changes, about what uvicorn
+# lets a transport hold before it waits for the reader): a client that reads slowly is
+# waited for between them, and a backlog of thousands is not copied into one write.
+TEXTS_AT_ONCE = 128
 
 
 class _Outgoing:
@@ -95,18 +99,22 @@ class _Outgoing:
         self.since: float | None = None
 
     async def send(self, frames: list[str]) -> None:
-        websocket = self._websocket
-        self.since = self._loop.time()
+        if not frames:
+            return
         if self._at_once:
-            try:
-                # Past WebSocket.send(), which lets only the standard messages through.
-                await websocket._send({"type": SEND_TEXTS, "texts": frames})
-            except OSError:  # the client is gone: what WebSocket.send() makes of it
-                raise WebSocketDisconnect(1006) from None
+            for start in range(0, len(frames), TEXTS_AT_ONCE):
+                self.since = self._loop.time()
+                texts = frames[start : start + TEXTS_AT_ONCE]
+                try:
+                    # Past WebSocket.send(), which lets only the standard messages through
+                    # (its state is left as it was: the connection is closed after this).
+                    await self._websocket._send({"type": SEND_TEXTS, "texts": texts})
+                except OSError:  # the client is gone: what WebSocket.send() makes of it
+                    raise WebSocketDisconnect(1006) from None
         else:
             for frame in frames:
                 self.since = self._loop.time()
-                await websocket.send_text(frame)
+                await self._websocket.send_text(frame)
         self.since = None
 
 

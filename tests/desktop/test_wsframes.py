@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from starlette.types import Receive, Scope, Send
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
@@ -33,8 +34,9 @@ def test_a_frame_is_what_websockets_writes_for_it(length: int) -> None:
 class Recorder:
     """An ASGI app whose WebSocket handler the test gives, with what it saw handed back."""
 
-    def __init__(self, handler: Any) -> None:
+    def __init__(self, handler: Any, accept: bool = True) -> None:
         self.handler = handler
+        self.accept = accept
         self.seen: queue.Queue[object] = queue.Queue()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -42,7 +44,8 @@ class Recorder:
             await lifespan(receive, send)
             return
         await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
+        if self.accept:
+            await send({"type": "websocket.accept"})
         try:
             await self.handler(scope, receive, send)
         except Exception as exc:
@@ -90,6 +93,30 @@ def test_a_client_that_left_is_reported_as_uvicorn_reports_it() -> None:
         error = app.seen.get(timeout=10)
     # uvicorn's ClientDisconnected, an OSError: Starlette (and web/ws.py) make it a 1006.
     assert isinstance(error, OSError), error
+
+
+async def _after_closing(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "websocket.close", "code": 1000})
+    await send({"type": SEND_TEXTS, "texts": ["after the close"]})
+
+
+async def _before_accepting(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": SEND_TEXTS, "texts": ["too early"]})
+
+
+@pytest.mark.parametrize(
+    ("handler", "accept"), [(_after_closing, True), (_before_accepting, False)]
+)
+def test_texts_out_of_turn_are_a_bug_of_the_app_as_for_uvicorn(handler: Any, accept: bool) -> None:
+    app = Recorder(handler, accept)
+    # The client sees the close, or a handshake answered 500.
+    with (
+        serving(app) as server,
+        pytest.raises((ConnectionClosed, InvalidStatus)),
+        connect(ws_url(server)) as client,
+    ):
+        client.recv(timeout=10)
+    assert isinstance(app.seen.get(timeout=10), RuntimeError)
 
 
 def test_it_is_not_offered_when_frames_would_be_compressed() -> None:
