@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.types import Receive, Send
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from starlette.types import ASGIApp, Receive, Send
+
+from desktop_app.server import ServerThread, bind_socket
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
@@ -11,3 +16,14 @@ async def lifespan(receive: Receive, send: Send) -> None:
     await send({"type": "lifespan.startup.complete"})
     await receive()
     await send({"type": "lifespan.shutdown.complete"})
+
+
+@contextmanager
+def serving(app: ASGIApp, **uvicorn_options: object) -> Iterator[ServerThread]:
+    """`app` served by ServerThread on a free port of 127.0.0.1 for the block."""
+    server = ServerThread(app, bind_socket(), **uvicorn_options)  # type: ignore[arg-type]
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -10,8 +10,8 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from desktop_app.coalescing import CoalescingTransport
-from desktop_app.server import ServerThread, bind_socket
-from tests.desktop.bare_asgi import lifespan
+from desktop_app.server import ServerThread
+from tests.desktop.bare_asgi import lifespan, serving
 from web.clock import settle
 
 
@@ -98,10 +98,8 @@ async def _two_part_answer(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 def plain_server() -> Iterator[ServerThread]:
-    server = ServerThread(_two_part_answer, bind_socket())  # type: ignore[arg-type]
-    server.start()
-    yield server
-    server.stop()
+    with serving(_two_part_answer) as server:
+        yield server
 
 
 def test_a_response_arrives_whole_over_keep_alive(plain_server: ServerThread) -> None:

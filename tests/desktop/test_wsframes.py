@@ -4,8 +4,6 @@ uvicorn server with a real `websockets` client (which checks every frame it read
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -14,9 +12,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.sync.client import connect
 
-from desktop_app.server import ServerThread, bind_socket
+from desktop_app.server import ServerThread
 from desktop_app.wsframes import frame_header
-from tests.desktop.bare_asgi import lifespan
+from tests.desktop.bare_asgi import lifespan, serving
 from web.ws import SEND_TEXTS
 
 # Each side of each edge of the three length encodings, and text that is not ASCII (its
@@ -50,16 +48,6 @@ class Recorder:
             await self.handler(scope, receive, send)
         except Exception as exc:
             self.seen.put(exc)
-
-
-@contextmanager
-def serving(app: Recorder, **options: object) -> Iterator[ServerThread]:
-    server = ServerThread(app, bind_socket(), **options)  # type: ignore[arg-type]
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def ws_url(server: ServerThread) -> str:
